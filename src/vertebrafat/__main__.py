@@ -1,0 +1,3 @@
+from vertebrafat.cli import run
+
+run()

@@ -1,0 +1,21 @@
+"""The one exception family of vertebrafat.
+
+The CLI turns every :class:`VertebrafatError` into one readable line and exit code 2;
+anything else is a bug and keeps its traceback.
+"""
+
+
+class VertebrafatError(Exception):
+    """Base class of every error vertebrafat raises on purpose."""
+
+
+class InputError(VertebrafatError):
+    """A user-supplied file, folder, table or option is unusable."""
+
+
+class GeometryError(VertebrafatError):
+    """Images that must share one voxel grid do not, or the orientation is unsupported."""
+
+
+class ModelError(VertebrafatError):
+    """A model file or model card is missing, corrupt, or unfit for the study."""

@@ -1,0 +1,1 @@
+"""The only package that knows file formats: studies in, labels/tables/SEG/pictures out."""

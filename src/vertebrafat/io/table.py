@@ -1,0 +1,91 @@
+"""Measurement tables (DESIGN.md schema) as CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from vertebrafat.errors import InputError
+from vertebrafat.io.atomic import write_text_atomic
+from vertebrafat.table import COLUMNS, LevelMeasurement
+
+_INT_COLUMNS = {"label", "n_voxels", "n_slices"}
+_FLOAT_COLUMNS = {
+    "volume_ml", "ff_mean", "ff_median", "ff_sd", "ff_p05", "ff_p95", "erosion_mm"
+}
+
+
+def table_to_csv(rows: Sequence[LevelMeasurement]) -> str:
+    """The CSV text of a measurement table (header = :data:`COLUMNS`, floats as repr)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r.row())
+    return buf.getvalue()
+
+
+def table_to_json(rows: Sequence[LevelMeasurement]) -> str:
+    """JSON text: a list of row objects; NaN becomes ``null``, flags a list."""
+    out = []
+    for r in rows:
+        d: dict[str, object] = dict(r.row())
+        d["flags"] = list(r.flags)
+        for k, v in d.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None
+        out.append(d)
+    return json.dumps(out, indent=2) + "\n"
+
+
+def save_table(rows: Sequence[LevelMeasurement], path: str | os.PathLike[str]) -> None:
+    """Write a measurement table atomically; ``.json`` gives JSON, anything else CSV."""
+    text = table_to_json(rows) if str(path).endswith(".json") else table_to_csv(rows)
+    write_text_atomic(path, text)
+
+
+def load_table(path: str | os.PathLike[str]) -> list[LevelMeasurement]:
+    """Read a measurement table CSV written by vertebrafat (or by hand in the same schema).
+
+    Raises
+    ------
+    InputError
+        If the file is missing, its header is not the DESIGN.md schema, or a value is not a
+        number where one is required. The message names the file (and line).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    with p.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = tuple(reader.fieldnames or ())
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise InputError(f"{p}: not a measurement table, missing columns {missing}")
+        rows = []
+        for lineno, raw in enumerate(reader, start=2):
+            try:
+                rows.append(_parse_row(raw))
+            except ValueError as exc:
+                raise InputError(f"{p}: line {lineno}: {exc}") from None
+    return rows
+
+
+def _parse_row(raw: dict[str, str]) -> LevelMeasurement:
+    values: dict[str, object] = {}
+    for c in COLUMNS:
+        text = (raw.get(c) or "").strip()
+        if c in _INT_COLUMNS:
+            values[c] = int(float(text))
+        elif c in _FLOAT_COLUMNS:
+            values[c] = float(text) if text else math.nan
+        elif c == "flags":
+            values[c] = tuple(f for f in text.split(";") if f)
+        else:
+            values[c] = text
+    return LevelMeasurement(**values)  # type: ignore[arg-type]
