@@ -27,6 +27,8 @@ def save_volume(
         nib.save(img, str(tmp))
 
 
-def save_labels(labels: npt.NDArray[np.integer], affine: Affine, path: str | os.PathLike[str]) -> None:
+def save_labels(
+    labels: npt.NDArray[np.integer], affine: Affine, path: str | os.PathLike[str]
+) -> None:
     """Write a VerSe label map as uint8 NIfTI with the input's affine, atomically."""
     save_volume(np.asarray(labels, dtype=np.uint8), affine, path)
