@@ -1,0 +1,245 @@
+"""``load_study``: one water-fat study (DICOM folder or NIfTI files) -> :class:`WaterFatImage`.
+
+NIfTI: a folder with files named by role (``water``, ``fat``, ``ff``, ``r2star``; ``.nii`` or
+``.nii.gz``), a single water file, or explicit paths. DICOM: a folder searched recursively
+(see :mod:`vertebrafat.io.dicom_read`). An optional ``study.json`` (``{"subject": .., "scan":
+..}``) in a NIfTI folder names the study; otherwise the subject is the folder name, scan "1".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from vertebrafat.errors import GeometryError, InputError
+from vertebrafat.image import SeriesInfo, StudyMeta, WaterFatImage
+from vertebrafat.types import Affine, Volume
+from vertebrafat.waterfat import detect_ff_scale, ff_from_water_fat, ff_to_percent
+
+NIFTI_ROLES = ("water", "fat", "ff", "r2star")
+PathLike = str | os.PathLike[str]
+
+
+def load_study(
+    path: PathLike | None,
+    *,
+    ff_scale: float | None = None,
+    series: Mapping[str, int] | None = None,
+    allow_orientation: bool = False,
+    water: PathLike | None = None,
+    fat: PathLike | None = None,
+    ff: PathLike | None = None,
+    r2star: PathLike | None = None,
+) -> WaterFatImage:
+    """Load one study as float32 volumes ``(slices, rows, cols)`` on one voxel grid.
+
+    Parameters
+    ----------
+    path : path or None
+        DICOM folder, NIfTI folder, or a single NIfTI file (taken as the water image). May be
+        None when ``water`` is given.
+    ff_scale : {1, 100, 1000}, optional
+        Full scale of the stored FF map; detected from tags and values when omitted.
+    series : mapping, optional
+        DICOM only: ``{"water": 5}`` picks series number 5 where several could be water.
+    allow_orientation : bool
+        Accept a non-sagittal acquisition instead of refusing it.
+    water, fat, ff, r2star : path, optional
+        Explicit NIfTI files; they take precedence over files found in ``path``.
+
+    Returns
+    -------
+    WaterFatImage
+        FF in percent (derived from water and fat when no FF map exists: ``meta.ff_scale ==
+        "derived"``), R2* in 1/s.
+
+    Raises
+    ------
+    InputError
+        Missing path, empty folder, no readable image, no water image, NaN/inf values, 2D
+        image, ambiguous FF scale, ambiguous series.
+    GeometryError
+        Roles on different voxel grids, or a non-sagittal acquisition without
+        ``allow_orientation``.
+    """
+    explicit = {r: p for r, p in zip(NIFTI_ROLES, (water, fat, ff, r2star), strict=True) if p}
+    if path is None and not explicit:
+        raise InputError("no study given: pass a folder, a NIfTI file or --water")
+    base = Path(path) if path is not None else Path(str(explicit["water"])).parent
+    if path is not None and not base.exists():
+        raise InputError(f"{base}: no such file or folder")
+    files: dict[str, PathLike] = dict(explicit)
+    if base.is_file():
+        files.setdefault("water", base)
+    elif not explicit:
+        found = _role_files(base)
+        if not found:
+            from vertebrafat.io.dicom_read import load_dicom_study
+
+            return load_dicom_study(
+                base, ff_scale=ff_scale, series=series, allow_orientation=allow_orientation
+            )
+        files = dict(found)
+    return _load_nifti_study(base, files, ff_scale=ff_scale, allow_orientation=allow_orientation)
+
+
+def _role_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for role in NIFTI_ROLES:
+        for ext in (".nii.gz", ".nii"):
+            candidate = folder / f"{role}{ext}"
+            if candidate.is_file():
+                found[role] = candidate
+                break
+    return found
+
+
+def read_nifti(path: PathLike) -> tuple[Volume, Affine]:
+    """A 3D NIfTI file as float32 and its affine; refuses 2D, >3D and non-finite data.
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, not 3D, or NaN/inf voxels (the count is given).
+    """
+    import nibabel as nib
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    try:
+        img = nib.load(str(p))
+        data = np.asarray(img.dataobj, dtype=np.float32)  # type: ignore[attr-defined]
+    except Exception as exc:  # nibabel raises many types for a bad file
+        raise InputError(f"{p}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3 or 1 in data.shape:
+        raise InputError(f"{p}: expected a 3D volume, got shape {data.shape} (2D image?)")
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise InputError(f"{p}: {bad} voxels are NaN or infinite")
+    return np.ascontiguousarray(data), np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
+
+
+def check_sagittal(affine: Affine, *, source: str, allow_orientation: bool) -> None:
+    """Refuse a volume whose slice axis (axis 0) is not mostly left-right.
+
+    Raises
+    ------
+    GeometryError
+        Unless ``allow_orientation`` is set.
+    """
+    axis = np.abs(np.asarray(affine)[:3, 0])
+    names = ("left-right (sagittal)", "antero-posterior (coronal)", "cranio-caudal (axial)")
+    dominant = int(np.argmax(axis))
+    if dominant != 0 and not allow_orientation:
+        raise GeometryError(
+            f"{source}: non-sagittal acquisition (slice axis is {names[dominant]}); vertebrafat "
+            "expects sagittal slices; use --allow-orientation to process it anyway"
+        )
+
+
+def _load_nifti_study(
+    base: Path, files: Mapping[str, PathLike], *, ff_scale: float | None, allow_orientation: bool
+) -> WaterFatImage:
+    if "water" not in files:
+        raise InputError(f"{base}: no water image (expected water.nii.gz or --water)")
+    volumes: dict[str, Volume] = {}
+    affine: Affine | None = None
+    for role in NIFTI_ROLES:
+        if role not in files:
+            continue
+        data, aff = read_nifti(files[role])
+        if affine is None:
+            affine = aff
+        elif data.shape != volumes["water"].shape or not np.allclose(aff, affine, atol=1e-3):
+            raise GeometryError(
+                f"{files[role]}: grid {data.shape} differs from the water image "
+                f"{files['water']} {volumes['water'].shape} (shape or affine)"
+            )
+        volumes[role] = data
+    assert affine is not None
+    check_sagittal(affine, source=str(files["water"]), allow_orientation=allow_orientation)
+    scale: float | str | None = None
+    ff_pct: Volume | None = None
+    if "ff" in volumes:
+        src = str(files["ff"])
+        scale = ff_scale if ff_scale is not None else detect_ff_scale(volumes["ff"], source=src)
+        ff_pct = ff_to_percent(volumes["ff"], scale, source=src)
+    elif "fat" in volumes:
+        ff_pct, scale = ff_from_water_fat(volumes["water"], volumes["fat"]), "derived"
+    subject, scan = _study_identity(base)
+    meta = StudyMeta(
+        source=str(base), format="nifti", ff_scale=scale, subject=subject, scan=scan,
+        series=tuple(
+            SeriesInfo(role=r, source=str(files[r]), n_slices=volumes[r].shape[0])
+            for r in volumes
+        ),
+    )
+    return WaterFatImage(
+        water=volumes["water"], affine=affine, fat=volumes.get("fat"), ff=ff_pct,
+        r2star=volumes.get("r2star"), meta=meta,
+    )
+
+
+def _study_identity(base: Path) -> tuple[str, str]:
+    folder = base if base.is_dir() else base.parent
+    card = folder / "study.json"
+    if card.is_file():
+        try:
+            data = json.loads(card.read_text())
+            return str(data.get("subject", folder.name)), str(data.get("scan", "1"))
+        except (OSError, ValueError, AttributeError):
+            raise InputError(f"{card}: not a valid study.json") from None
+    name = base.name.removesuffix(".gz").removesuffix(".nii") if base.is_file() else base.name
+    return name, "1"
+
+
+def describe_study(image: WaterFatImage) -> dict[str, object]:
+    """What was found in a study, as plain data (``vertebrafat info``)."""
+    import nibabel as nib
+
+    meta = image.meta
+    return {
+        "source": meta.source,
+        "format": meta.format,
+        "vendor": meta.vendor,
+        "subject": meta.subject,
+        "scan": meta.scan,
+        "channels": list(image.channels),
+        "shape": list(image.shape),
+        "spacing_mm": [round(v, 4) for v in image.spacing_mm],
+        "orientation": "".join(nib.orientations.aff2axcodes(image.affine)),
+        "affine": np.round(image.affine, 4).tolist(),
+        "ff_scale": meta.ff_scale,
+        "field_strength_t": meta.field_strength_t,
+        "series": [
+            {"role": s.role, "number": s.series_number, "description": s.description,
+             "slices": s.n_slices, "source": s.source}
+            for s in meta.series
+        ],
+        "notes": list(meta.notes),
+    }
+
+
+def parse_series_choices(values: list[str] | None) -> dict[str, int]:
+    """``["water=5", "ff=7"]`` -> ``{"water": 5, "ff": 7}`` (the ``--series`` option).
+
+    Raises
+    ------
+    InputError
+        If a value is not ``ROLE=NUMBER`` with a known role.
+    """
+    out: dict[str, int] = {}
+    roles = ("water", "fat", "ff", "r2star", "t2star", "in_phase", "out_phase")
+    for v in values or []:
+        role, _, number = v.partition("=")
+        if role not in roles or not number.strip().isdigit():
+            raise InputError(f"--series {v}: expected ROLE=NUMBER with ROLE one of {roles}")
+        out[role] = int(number)
+    return out

@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny water-fat images and the path of the real data set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vertebrafat.image import StudyMeta, WaterFatImage
+
+ROOT = Path(__file__).resolve().parents[1]
+MYO = ROOT.parent / "shared" / "data" / "myosegmentum"
+
+
+def sagittal_affine(*, oblique_rad: float = 0.0) -> np.ndarray:
+    """Voxel -> RAS for (slices L->R... , rows S->I, cols A->P), slice axis +x (left)."""
+    c, s = np.cos(oblique_rad), np.sin(oblique_rad)
+    return np.array([
+        [4.0, 0.0, 0.0, -10.0],
+        [0.0, -1.1 * s, -1.2 * c, 30.0],
+        [0.0, -1.1 * c, 1.2 * s, 60.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ])
+
+
+@pytest.fixture
+def tiny_image() -> WaterFatImage:
+    """6 x 32 x 32 water/fat/FF/R2* with values on each vendor's storage grid."""
+    rng = np.random.default_rng(7)
+    shape = (6, 32, 32)
+    water = rng.integers(1, 4000, shape).astype(np.float32)
+    fat = rng.integers(1, 4000, shape).astype(np.float32)
+    ff = (rng.integers(0, 950, shape) / 10).astype(np.float32)
+    r2 = rng.integers(20, 200, shape).astype(np.float32)
+    meta = StudyMeta(source="tiny", format="phantom", field_strength_t=3.0)
+    return WaterFatImage(water=water, fat=fat, ff=ff, r2star=r2,
+                         affine=sagittal_affine(oblique_rad=0.2), meta=meta)
+
+
+def myo_subjects() -> list[Path]:
+    """The MyoSegmenTUM subject folders, or a skip when ../shared/data is absent."""
+    if not MYO.is_dir():
+        pytest.skip(f"real data not found at {MYO} (../shared/data/myosegmentum absent)")
+    return sorted(p for p in MYO.iterdir() if (p / "water.nii.gz").is_file())

@@ -1,0 +1,143 @@
+"""Every bad-input case of the foundation issue: one line naming the file, exit 2, no output."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from vertebrafat.cli import main
+from vertebrafat.image import WaterFatImage
+from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.study import load_study
+
+
+def _fails(study: Path | str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+           *extra: str) -> None:
+    out = tmp_path / "out"
+    assert main(["segment", str(study), str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: ")
+    assert message in err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def _ge(image: WaterFatImage, folder: Path, seed: int = 1) -> Path:
+    save_dicom_study(image, folder, vendor="ge", patient_name="PHANTOM^B", patient_id="B",
+                     uid_seed=seed)
+    return folder
+
+
+def _nifti(folder: Path, **volumes: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for role, data in volumes.items():
+        nib.save(nib.Nifti1Image(data, np.diag([4.0, 1.0, 1.0, 1.0])), folder / f"{role}.nii.gz")
+    return folder
+
+
+def test_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _fails(tmp_path / "nope", "nope: no such file or folder", tmp_path, capsys)
+
+
+def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    _fails(tmp_path / "empty", "empty: empty folder", tmp_path, capsys)
+
+
+def test_non_dicom_files_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "notes.txt").write_text("hello")
+    (tmp_path / "s" / "scan.jpg").write_bytes(b"\xff\xd8\xff" + b"0" * 300)
+    _fails(tmp_path / "s", "no DICOM files (2 files, none is DICOM)", tmp_path, capsys)
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 600])
+
+
+def test_truncated_extra_copy_is_skipped_with_warning(tmp_path: Path,
+                                                       tiny_image: WaterFatImage) -> None:
+    study = _ge(tiny_image, tmp_path / "s")
+    first = sorted((study / "1001").iterdir())[2]
+    shutil.copy(first, study / "1001" / "copy_of_slice.dcm")
+    _truncate(study / "1001" / "copy_of_slice.dcm")
+    with pytest.warns(UserWarning, match="copy_of_slice.dcm"):
+        image = load_study(study)
+    assert image.shape == (6, 32, 32)
+    assert any("copy_of_slice.dcm" in n for n in image.meta.notes)
+
+
+def test_truncated_slice_is_an_error(tmp_path: Path, tiny_image: WaterFatImage,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    study = _ge(tiny_image, tmp_path / "s")
+    victim = sorted((study / "1001").iterdir())[0]
+    _truncate(victim)
+    with pytest.warns(UserWarning):
+        _fails(study, f"{victim.name}: unreadable DICOM file and its slice is missing",
+               tmp_path, capsys)
+
+
+def test_no_water_series(tmp_path: Path, tiny_image: WaterFatImage,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    study = _ge(tiny_image, tmp_path / "s")
+    shutil.rmtree(study / "1001")
+    _fails(study, "no water series found", tmp_path, capsys)
+
+
+def test_two_water_series_need_a_choice(tmp_path: Path, tiny_image: WaterFatImage,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    study = _ge(tiny_image, tmp_path / "s")
+    save_dicom_study(tiny_image, study / "siemens", vendor="siemens", patient_name="P^B",
+                     patient_id="B", uid_seed=2)
+    _fails(study, "--series water=NUMBER", tmp_path, capsys)
+    chosen = load_study(study, series={"water": 5, "fat": 6, "ff": 7, "r2star": 8})
+    assert {s.series_number for s in chosen.meta.series if s.role != "unused"} >= {5, 6, 7, 8}
+
+
+def test_roles_with_different_geometry(tmp_path: Path, tiny_image: WaterFatImage,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    study = _ge(tiny_image, tmp_path / "s")
+    moved = tiny_image.affine.copy()
+    moved[:3, 3] += 15.0
+    _ge(dataclasses.replace(tiny_image, affine=moved), tmp_path / "other")
+    shutil.rmtree(study / "1101")
+    shutil.copytree(tmp_path / "other" / "1101", study / "1101")
+    _fails(study, "have different geometry", tmp_path, capsys)
+
+
+def test_non_sagittal(tmp_path: Path, tiny_image: WaterFatImage,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    axial = np.array([[1.2, 0, 0, 0], [0, 1.1, 0, 0], [0, 0, 4.0, 0], [0, 0, 0, 1.0]])
+    axial = axial[:, [2, 1, 0, 3]]  # slice axis (array axis 0) along S-I
+    study = _ge(dataclasses.replace(tiny_image, affine=axial), tmp_path / "s")
+    _fails(study, "non-sagittal acquisition (slice axis is cranio-caudal (axial))", tmp_path,
+           capsys)
+    assert load_study(study, allow_orientation=True).shape == (6, 32, 32)
+
+
+def test_nifti_with_nan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    water = np.ones((4, 8, 8), np.float32)
+    water[0, 0, :3] = np.nan
+    water[1, 1, 1] = np.inf
+    study = _nifti(tmp_path / "s", water=water)
+    _fails(study, "water.nii.gz: 4 voxels are NaN or infinite", tmp_path, capsys)
+
+
+def test_2d_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "slice.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((8, 8), np.float32), np.eye(4)), path)
+    _fails(path, "slice.nii.gz: expected a 3D volume, got shape (8, 8)", tmp_path, capsys)
+
+
+def test_ff_scale_ambiguous(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ff = np.linspace(0, 8, 4 * 8 * 8, dtype=np.float32).reshape(4, 8, 8)
+    study = _nifti(tmp_path / "s", water=np.ones((4, 8, 8), np.float32), ff=ff)
+    _fails(study, "ff.nii.gz: FF scale is ambiguous", tmp_path, capsys)
+    assert load_study(study, ff_scale=100).ff.max() == pytest.approx(8.0)  # type: ignore[union-attr]

@@ -1,0 +1,118 @@
+"""NIfTI studies, label round trip, DICOM SEG round trip, and the real MyoSegmenTUM files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import myo_subjects
+from vertebrafat.image import WaterFatImage
+from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.nifti import save_labels
+from vertebrafat.io.seg import save_dicom_seg
+from vertebrafat.io.study import load_study
+
+
+def _save(folder: Path, name: str, data: np.ndarray, affine: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    nib.save(nib.Nifti1Image(data, affine), folder / name)
+    return folder / name
+
+
+def test_nifti_folder_with_roles_and_study_card(tmp_path: Path,
+                                                tiny_image: WaterFatImage) -> None:
+    aff = tiny_image.affine
+    _save(tmp_path, "water.nii.gz", tiny_image.water, aff)
+    _save(tmp_path, "fat.nii", tiny_image.fat, aff)  # type: ignore[arg-type]
+    _save(tmp_path, "ff.nii.gz", tiny_image.ff / 100, aff)  # type: ignore[operator]
+    (tmp_path / "study.json").write_text(json.dumps({"subject": "S7", "scan": "2"}))
+    image = load_study(tmp_path)
+    assert image.channels == ("water", "fat", "ff")
+    assert image.meta.ff_scale == 1.0
+    assert (image.meta.subject, image.meta.scan) == ("S7", "2")
+    np.testing.assert_allclose(image.ff, tiny_image.ff, atol=1e-4)  # type: ignore[arg-type]
+    np.testing.assert_allclose(image.affine, aff, atol=1e-6)
+
+
+def test_ff_derived_from_water_and_fat(tmp_path: Path) -> None:
+    aff = np.diag([4.0, 1.0, 1.0, 1.0])
+    _save(tmp_path, "water.nii.gz", np.full((3, 4, 4), 30.0, np.float32), aff)
+    _save(tmp_path, "fat.nii.gz", np.full((3, 4, 4), 10.0, np.float32), aff)
+    image = load_study(tmp_path)
+    assert image.meta.ff_scale == "derived"
+    np.testing.assert_allclose(image.ff, 25.0)  # type: ignore[arg-type]
+
+
+def test_explicit_paths_and_water_only(tmp_path: Path) -> None:
+    aff = np.diag([4.0, 1.0, 1.0, 1.0])
+    w = _save(tmp_path / "a", "anything.nii.gz", np.ones((3, 4, 4), np.float32), aff)
+    image = load_study(None, water=w)
+    assert image.channels == ("water",)
+    assert load_study(w).channels == ("water",)
+
+
+def test_labels_round_trip_keeps_affine_and_bytes(tmp_path: Path) -> None:
+    labels = np.zeros((3, 5, 6), np.uint8)
+    labels[1, 2:4, 1:5] = 22
+    aff = np.array([[0.0, 0, -1.2, 5], [3.5, 0, 0, -2], [0, 1.1, 0, 7], [0, 0, 0, 1]])
+    save_labels(labels, aff, tmp_path / "a.nii.gz")
+    save_labels(labels, aff, tmp_path / "b.nii.gz")
+    back = nib.load(tmp_path / "a.nii.gz")
+    np.testing.assert_array_equal(np.asarray(back.dataobj), labels)
+    np.testing.assert_allclose(back.affine, aff, atol=1e-6)
+    assert back.get_data_dtype() == np.uint8
+    assert (tmp_path / "a.nii.gz").read_bytes() == (tmp_path / "b.nii.gz").read_bytes()
+
+
+def test_dicom_seg_round_trip(tmp_path: Path, tiny_image: WaterFatImage) -> None:
+    import highdicom as hd
+    import pydicom
+
+    save_dicom_study(tiny_image, tmp_path / "dcm", vendor="philips", patient_name="PHANTOM^S",
+                     patient_id="S", uid_seed=5, shuffle_names=True)
+    image = load_study(tmp_path / "dcm")
+    labels = np.zeros(image.shape, np.uint8)
+    labels[1:4, 4:10, 4:12] = 20
+    labels[2:5, 14:20, 4:12] = 24
+    save_dicom_seg(labels, image, tmp_path / "dcm", tmp_path / "seg.dcm")
+    seg = hd.seg.segread(tmp_path / "seg.dcm")
+    assert [s.SegmentLabel for s in seg.SegmentSequence] == ["L1", "L5"]
+    water_uid = next(s.series_uid for s in image.meta.series if s.role == "water")
+    ds = pydicom.dcmread(tmp_path / "seg.dcm")
+    assert ds.ReferencedSeriesSequence[0].SeriesInstanceUID == water_uid
+    # Rebuild the label map frame by frame from the referenced source instances.
+    sop_to_index = {}
+    for p in sorted((tmp_path / "dcm").rglob("*.dcm")):
+        d = pydicom.dcmread(p, stop_before_pixels=True)
+        if d.SeriesInstanceUID == water_uid:
+            sop_to_index[d.SOPInstanceUID] = d
+    positions = {uid: np.asarray(d.ImagePositionPatient) for uid, d in sop_to_index.items()}
+    lps_first = np.diag([-1.0, -1.0, 1.0, 1.0]) @ image.affine
+    step = lps_first[:3, 0]
+    rebuilt = np.zeros_like(labels)
+    value_of = {1: 20, 2: 24}
+    for frame, item in zip(ds.pixel_array, ds.PerFrameFunctionalGroupsSequence, strict=True):
+        number = item.SegmentIdentificationSequence[0].ReferencedSegmentNumber
+        uid = item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        k = round(float(np.dot(positions[uid] - lps_first[:3, 3], step) / np.dot(step, step)))
+        rebuilt[k][frame > 0] = value_of[number]
+    np.testing.assert_array_equal(rebuilt, labels)
+    save_dicom_seg(labels, image, tmp_path / "dcm", tmp_path / "seg2.dcm")
+    assert (tmp_path / "seg.dcm").read_bytes() == (tmp_path / "seg2.dcm").read_bytes()
+
+
+def test_every_myosegmentum_subject_loads() -> None:
+    subjects = myo_subjects()
+    assert len(subjects) == 30
+    for folder in subjects:
+        image = load_study(folder)
+        assert image.shape == (77, 224, 224), folder
+        assert image.spacing_mm == pytest.approx((1.0, 1.0, 1.0))
+        assert image.channels == ("water",)
+        labels = np.asarray(nib.load(folder / "labels.nii.gz").dataobj)
+        assert set(np.unique(labels)) <= {0, 20, 21, 22, 23, 24}, folder
+        assert set(np.unique(labels)) >= {20, 24}, folder
