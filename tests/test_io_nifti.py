@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -28,7 +29,8 @@ def test_nifti_folder_with_roles_and_study_card(tmp_path: Path,
     aff = tiny_image.affine
     _save(tmp_path, "water.nii.gz", tiny_image.water, aff)
     _save(tmp_path, "fat.nii", tiny_image.fat, aff)  # type: ignore[arg-type]
-    _save(tmp_path, "ff.nii.gz", tiny_image.ff / 100, aff)  # type: ignore[operator]
+    assert tiny_image.ff is not None
+    _save(tmp_path, "ff.nii.gz", tiny_image.ff / 100, aff)
     (tmp_path / "study.json").write_text(json.dumps({"subject": "S7", "scan": "2"}))
     image = load_study(tmp_path)
     assert image.channels == ("water", "fat", "ff")
@@ -61,7 +63,7 @@ def test_labels_round_trip_keeps_affine_and_bytes(tmp_path: Path) -> None:
     aff = np.array([[0.0, 0, -1.2, 5], [3.5, 0, 0, -2], [0, 1.1, 0, 7], [0, 0, 0, 1]])
     save_labels(labels, aff, tmp_path / "a.nii.gz")
     save_labels(labels, aff, tmp_path / "b.nii.gz")
-    back = nib.load(tmp_path / "a.nii.gz")
+    back: Any = nib.load(tmp_path / "a.nii.gz")
     np.testing.assert_array_equal(np.asarray(back.dataobj), labels)
     np.testing.assert_allclose(back.affine, aff, atol=1e-6)
     assert back.get_data_dtype() == np.uint8
@@ -113,6 +115,7 @@ def test_every_myosegmentum_subject_loads() -> None:
         assert image.shape == (77, 224, 224), folder
         assert image.spacing_mm == pytest.approx((1.0, 1.0, 1.0))
         assert image.channels == ("water",)
-        labels = np.asarray(nib.load(folder / "labels.nii.gz").dataobj)
+        lab_img: Any = nib.load(folder / "labels.nii.gz")
+        labels = np.asarray(lab_img.dataobj)
         assert set(np.unique(labels)) <= {0, 20, 21, 22, 23, 24}, folder
         assert set(np.unique(labels)) >= {20, 24}, folder

@@ -12,8 +12,8 @@ import warnings
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +78,9 @@ def load_dicom_study(
     if r2 is None and "t2star" in volumes:
         t2 = volumes["t2star"]
         r2 = np.where(t2 > 0, 1000.0 / np.maximum(t2, 1e-6), 0.0).astype(np.float32)
-    notes = tuple(f"skipped unreadable file {f}" for s in chosen.values() for f in s.skipped)
+    notes = tuple(dict.fromkeys(
+        f"skipped unreadable file {f}" for s in chosen.values() for f in s.skipped
+    ))
     infos = [
         SeriesInfo(role=r if chosen.get(r) is s else "unused", source=str(folder),
                    description=s.description, series_number=s.number, series_uid=s.uid,
@@ -110,41 +112,27 @@ def scan_series(folder: Path) -> list[_Series]:
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise InputError(f"{folder}: empty folder (no files)")
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     groups: dict[str, _Series] = {}
     orphans: list[str] = []
     bad_by_uid: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
     n_non_dicom = 0
     for path in files:
-        try:
-            ds = pydicom.dcmread(path)
-        except InvalidDicomError:
+        kind, ds = _read_file(path)
+        if kind == "not-dicom":
             n_non_dicom += 1
-            continue
-        except Exception:  # truncated or corrupt file: pydicom raises many types
-            warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=2)
+        elif kind == "unreadable":
             orphans.append(str(path))
-            continue
-        uid = str(getattr(ds, "SeriesInstanceUID", ""))
-        if "PixelData" not in ds or "ImagePositionPatient" not in ds:
-            continue
-        try:
-            ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
-        except Exception:
-            warnings.warn(f"{path}: truncated DICOM pixel data, file skipped", stacklevel=2)
+        elif kind == "truncated":
             position = np.asarray(ds.ImagePositionPatient, dtype=np.float64)
-            bad_by_uid[uid].append((str(path), position))
-            continue
-        if uid not in groups:
-            groups[uid] = _Series(
-                uid, int(getattr(ds, "SeriesNumber", 0) or 0),
-                str(getattr(ds, "SeriesDescription", "")),
-                series_role(list(getattr(ds, "ImageType", [])),
-                            str(getattr(ds, "SeriesDescription", ""))), [], [], [],
-            )
-        groups[uid].datasets.append(ds)
+            bad_by_uid[str(getattr(ds, "SeriesInstanceUID", ""))].append((str(path), position))
+        elif kind == "image":
+            uid = str(getattr(ds, "SeriesInstanceUID", ""))
+            if uid not in groups:
+                description = str(getattr(ds, "SeriesDescription", ""))
+                role = series_role(list(getattr(ds, "ImageType", [])), description)
+                groups[uid] = _Series(uid, int(getattr(ds, "SeriesNumber", 0) or 0),
+                                      description, role, [], [], [])
+            groups[uid].datasets.append(ds)
     if not groups:
         if n_non_dicom == len(files):
             raise InputError(f"{folder}: no DICOM files ({len(files)} files, none is DICOM)")
@@ -156,6 +144,28 @@ def scan_series(folder: Path) -> list[_Series]:
     for s in groups.values():
         s.skipped.extend(orphans)
     return sorted(groups.values(), key=lambda s: (s.number, s.uid))
+
+
+def _read_file(path: Path) -> tuple[str, Any]:
+    """``(kind, dataset)``: kind is image, not-dicom, unreadable, truncated or other."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError:
+        return "not-dicom", None
+    except Exception:  # truncated or corrupt file: pydicom raises many types
+        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
+        return "unreadable", None
+    if "PixelData" not in ds or "ImagePositionPatient" not in ds:
+        return "other", ds
+    try:
+        ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
+    except Exception:
+        warnings.warn(f"{path}: truncated DICOM pixel data, file skipped", stacklevel=3)
+        return "truncated", ds
+    return "image", ds
 
 
 def _choose(found: list[_Series], folder: Path, picks: Mapping[str, int]) -> dict[str, _Series]:
