@@ -1,0 +1,205 @@
+"""The spine of the phantom on one sub-slice plane: discs, posterior elements, bodies.
+
+Each structure is evaluated only in a pixel window around it, in its own body-local frame
+(``u`` axial towards caudal, ``w`` towards anterior, mm); occupancy is a one-pixel ramp of the
+signed distance to its surface (partial volume in-plane).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vertebrafat.phantom.anatomy import Anatomy, Vertebra
+from vertebrafat.phantom.marrow import Lesion, Marrow, marrow_ff
+from vertebrafat.phantom.tissue import Canvas, paint, ramp, tissue
+from vertebrafat.types import FloatArray
+
+
+@dataclass(frozen=True)
+class Plane:
+    """In-plane world coordinates ``y``, ``z`` (mm, ``(rows, cols)``), the pixel -> world map
+    (``inv`` its inverse, ``origin``), mean pixel size and field strength."""
+
+    y: FloatArray
+    z: FloatArray
+    inv: FloatArray
+    origin: FloatArray
+    px: float
+    field_t: float
+
+
+@dataclass(frozen=True)
+class BodyHit:
+    """Where a body was painted on a plane: window, signed distance, local ``w``, occupancy."""
+
+    vertebra: Vertebra
+    window: tuple[slice, slice]
+    distance_mm: FloatArray
+    w_mm: FloatArray
+    occupancy: FloatArray
+
+
+def _local(
+    v: Vertebra | tuple[float, float, float, float], y: FloatArray, z: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    cy, cz, a = (v.centre_mm[1], v.centre_mm[2], v.angle_rad) if isinstance(v, Vertebra) else v[1:]
+    dy, dz = y - cy, z - cz
+    return dy * np.sin(a) - dz * np.cos(a), dy * np.cos(a) + dz * np.sin(a)
+
+
+def rounded_rect(
+    u: FloatArray,
+    v: FloatArray,
+    half_u: FloatArray | float,
+    half_v: FloatArray | float,
+    radius: float,
+) -> FloatArray:
+    """Signed distance (mm, negative inside) to a rounded rectangle centred at the origin."""
+    qu = np.abs(u) - (half_u - radius)
+    qv = np.abs(v) - (half_v - radius)
+    out = np.hypot(np.maximum(qu, 0), np.maximum(qv, 0)) + np.minimum(np.maximum(qu, qv), 0)
+    return out - radius
+
+
+def body_distance(v: Vertebra, xi: float, u: FloatArray, w: FloatArray) -> FloatArray | None:
+    """Signed distance (mm) to body ``v`` at lateral offset ``xi`` (None: plane misses it)."""
+    f = 1 - (abs(xi) / (v.width_mm / 2)) ** 2.5
+    if f <= 0:
+        return None
+    half_v = v.depth_mm * f**0.4 / 2
+    v0 = -v.depth_mm / 2 + half_v
+    rel = np.clip((w - v0) / half_v, -1, 1)
+    half_u = v.height_mm / 2 * (1 - v.wedge * (w / v.depth_mm + 0.5)) - v.concavity_mm * (
+        1 - rel**2
+    )
+    return rounded_rect(u, w - v0, half_u, half_v, min(3.5, 0.8 * half_v))
+
+
+def _windows(
+    centre: tuple[float, float],
+    radius_mm: float,
+    plane: Plane,
+) -> tuple[slice, slice] | None:
+    rc = plane.inv @ (np.asarray(centre) - plane.origin)
+    r = radius_mm / plane.px + 2
+    shape = plane.y.shape
+    r0, r1 = max(0, int(rc[0] - r)), min(shape[0], int(rc[0] + r) + 1)
+    c0, c1 = max(0, int(rc[1] - r)), min(shape[1], int(rc[1] + r) + 1)
+    return (slice(r0, r1), slice(c0, c1)) if r0 < r1 and c0 < c1 else None
+
+
+def _point(v: Vertebra, u: float, w: float) -> tuple[float, float]:
+    a = v.angle_rad
+    return (
+        v.centre_mm[1] + u * np.sin(a) + w * np.cos(a),
+        v.centre_mm[2] - u * np.cos(a) + w * np.sin(a),
+    )
+
+
+def _posterior_elements(
+    v: Vertebra, anatomy: Anatomy, xi: float, u: FloatArray, w: FloatArray
+) -> FloatArray | None:
+    """Signed distance (mm) to pedicles, lamina, articular pillars and spinous process."""
+    if v.level in ("S2", "S3") or abs(xi) > anatomy.canal_half_width_mm + 14:
+        return None
+    h, back, cd, ch = (
+        v.height_mm,
+        -v.depth_mm / 2,
+        anatomy.canal_depth_mm,
+        anatomy.canal_half_width_mm,
+    )
+    ax = abs(xi)
+    parts = [
+        rounded_rect(u + 0.15 * h, w - back + cd / 2, 7.5, cd / 2 + 1.5, 3.0)
+        if ch - 1 < ax < ch + 7
+        else None,
+        rounded_rect(u - 0.05 * h, w - back + cd + 3.5, 0.4 * h, 3.5, 2.0) if ax < ch + 6 else None,
+        rounded_rect(u, w - back + 0.8 * cd, h / 2 + 3.0, 7.0, 3.0)
+        if ch + 1 < ax < ch + 13
+        else None,
+        rounded_rect(u - 0.25 * h, w - back + cd + 19.0, 0.22 * h, 14.0, 4.0) if ax < 3.5 else None,
+    ]
+    found = [p for p in parts if p is not None]
+    return np.minimum.reduce(found) if found else None
+
+
+def paint_discs(cur: Canvas, anatomy: Anatomy, x: float, plane: Plane) -> None:
+    """Paint annulus and nucleus of every disc the plane at lateral ``x`` cuts."""
+    for d in anatomy.discs:
+        xi = x - d.centre_mm[0]
+        f = 1 - (abs(xi) / (d.width_mm / 2)) ** 2.5
+        win = _windows(d.centre_mm[1:], d.depth_mm / 2 + 3, plane)
+        if f <= 0 or win is None:
+            continue
+        u, w = _local((0.0, *d.centre_mm[1:], d.angle_rad), plane.y[win], plane.z[win])
+        hv = d.depth_mm * f**0.4 / 2
+        sd = rounded_rect(u, w + d.depth_mm / 2 - hv, d.gap_mm / 2 + 2.5, hv, min(4.0, 0.8 * hv))
+        sub = cur.window(*win)
+        paint(sub, ramp(-sd, plane.px), tissue("annulus", plane.field_t))
+        if d.nucleus:
+            inner = rounded_rect(u, w + 2, d.gap_mm / 2 + 1, 0.32 * d.depth_mm, 3.0)
+            paint(
+                sub, ramp(-np.maximum(inner, sd + 2.5), plane.px), tissue("nucleus", plane.field_t)
+            )
+
+
+def paint_posterior(cur: Canvas, anatomy: Anatomy, marrow: Marrow, x: float, plane: Plane) -> None:
+    """Paint pedicles, laminae, articular pillars and spinous processes (cortex + marrow)."""
+    for v in anatomy.vertebrae:
+        win = _windows(_point(v, 0.0, -v.depth_mm / 2 - 30), 48, plane)
+        if win is None:
+            continue
+        u, w = _local(v, plane.y[win], plane.z[win])
+        sd = _posterior_elements(v, anatomy, x - v.centre_mm[0], u, w)
+        if sd is None:
+            continue
+        ff = min(0.95, marrow.ff_of(v.level) + 0.1)
+        sub = cur.window(*win)
+        paint(sub, ramp(-sd, plane.px), tissue("cortex", plane.field_t))
+        paint(
+            sub,
+            ramp(-(sd + v.shell_mm), plane.px),
+            tissue("marrow", plane.field_t, fat_fraction=ff, r2star_3t=marrow.r2star_per_s),
+        )
+
+
+def paint_bodies(
+    cur: Canvas,
+    anatomy: Anatomy,
+    marrow: Marrow,
+    lesions: tuple[Lesion, ...],
+    x: float,
+    plane: Plane,
+) -> list[BodyHit]:
+    """Paint every vertebral body (cortical shell, then marrow FF field); return the hits."""
+    hits = []
+    for v in anatomy.vertebrae:
+        xi = x - v.centre_mm[0]
+        win = _windows(v.centre_mm[1:], max(v.height_mm, v.depth_mm) / 2 + 4, plane)
+        if win is None:
+            continue
+        u, w = _local(v, plane.y[win], plane.z[win])
+        sd = body_distance(v, xi, u, w)
+        if sd is None:
+            continue
+        sub = cur.window(*win)
+        occ = ramp(-sd, plane.px)
+        paint(sub, occ, tissue("cortex", plane.field_t))
+        ff = marrow_ff(
+            marrow,
+            lesions,
+            v,
+            x=np.full_like(u, xi),
+            u=u,
+            v=w,
+            depth_below_cortex_mm=-(sd + v.shell_mm),
+        )
+        paint(
+            sub,
+            ramp(-(sd + v.shell_mm), plane.px),
+            tissue("marrow", plane.field_t, fat_fraction=ff, r2star_3t=marrow.r2star_per_s),
+        )
+        hits.append(BodyHit(v, win, sd, w, occ))
+    return hits

@@ -1,0 +1,197 @@
+"""Tests of vertebrafat.phantom: determinism, truth, the signal fit, raters and rescans."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vertebrafat.metrics import dice
+from vertebrafat.phantom import PhantomConfig, generate_cohort, generate_subject
+from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
+from vertebrafat.phantom.signal import fit_echoes, simulate_echoes
+from vertebrafat.phantom.spine import rounded_rect
+from vertebrafat.phantom.tissue import abdomen_texture
+
+TES_3T = (1.2, 2.2, 3.2, 4.2, 5.2, 6.2)
+TES_15T = (1.4, 3.4, 5.4, 7.4, 9.4, 11.4)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return generate_subject(seed=5, index=2)
+
+
+def test_same_seed_same_arrays(study) -> None:
+    again = generate_subject(seed=5, index=2)
+    assert np.array_equal(study.image.water, again.image.water)
+    assert np.array_equal(study.image.ff, again.image.ff)
+    assert np.array_equal(study.labels, again.labels)
+    assert np.array_equal(study.rater_b, again.rater_b)
+    assert study.truth == again.truth
+
+
+def test_other_seed_other_subject(study) -> None:
+    other = generate_subject(seed=6, index=2)
+    assert other.marrow.baseline_ff != study.marrow.baseline_ff
+
+
+def test_image_contract(study) -> None:
+    img = study.image
+    assert img.channels == ("water", "fat", "ff", "r2star")
+    assert img.meta.subject == "P003" and img.meta.scan == "1" and img.meta.vendor == "phantom"
+    assert img.meta.field_strength_t in (1.5, 3.0)
+    acq = study.acquisition
+    assert img.shape == (acq.n_slices, *acq.matrix)
+    assert 16 <= acq.n_slices <= 30 and 3.0 <= acq.slice_thickness_mm <= 5.0
+    assert 280 <= acq.fov_mm[0] <= 380
+    assert img.spacing_mm[0] == pytest.approx(acq.slice_thickness_mm)
+    assert study.echoes is None
+
+
+def test_affine_axes_are_right_inferior_posterior() -> None:
+    acq = Acquisition(
+        n_slices=3,
+        slice_thickness_mm=4.0,
+        matrix=(10, 20),
+        fov_mm=(100.0, 300.0),
+        field_strength_t=3.0,
+        echo_times_ms=TES_3T,
+        snr=50,
+        angle_deg=0.0,
+        centre_mm=(1.0, 2.0, 3.0),
+    )
+    aff = scan_affine(acq)
+    np.testing.assert_allclose(aff[:3, :3], [[4, 0, 0], [0, 0, -15], [0, -10, 0]], atol=1e-12)
+    np.testing.assert_allclose(aff @ [1, 4.5, 9.5, 1], [1, 2, 3, 1], atol=1e-12)
+
+
+def test_truth_is_mean_of_true_ff_in_label(study) -> None:
+    levels = [r.level for r in study.truth]
+    assert {"L1", "L2", "L3", "L4", "L5"} <= set(levels)
+    for row in study.truth:
+        mask = study.labels == row.label
+        assert row.n_voxels == int(mask.sum())
+        assert row.ff_mean == pytest.approx(
+            float(study.ff_true[mask].astype(np.float64).mean()), abs=1e-9
+        )
+
+
+def test_labels_cover_T11_to_S1(study) -> None:
+    present = set(np.unique(study.labels).tolist())
+    assert {18, 19, 20, 21, 22, 23, 24, 26} <= present or {19, 20, 21, 22, 23, 24, 26} <= present
+
+
+def test_measured_ff_close_to_truth(study) -> None:
+    """The fitted FF inside each lumbar body is within 3 pp of the truth (noise + bias)."""
+    for row in study.truth:
+        if row.level.startswith("L"):
+            fitted = float(study.image.ff[study.labels == row.label].mean())
+            assert fitted == pytest.approx(row.ff_mean, abs=3.0)
+
+
+@pytest.mark.parametrize(
+    ("ff", "r2", "field", "tes"),
+    [
+        pytest.param(0.05, 40.0, 3.0, TES_3T, id="3T-low-ff"),
+        pytest.param(0.40, 120.0, 3.0, TES_3T, id="3T-marrow"),
+        pytest.param(0.85, 60.0, 3.0, TES_3T, id="3T-fatty"),
+        pytest.param(0.40, 80.0, 1.5, TES_15T, id="1.5T-marrow"),
+    ],
+)
+def test_fit_recovers_ff_within_1pp_at_high_snr(ff: float, r2: float, field: float, tes) -> None:
+    rng = np.random.default_rng(0)
+    shape = (2, 20, 20)
+    fmap = rng.normal(0, 60, shape)
+    echoes = simulate_echoes(
+        np.full(shape, 0.8 * (1 - ff)),
+        np.full(shape, 0.8 * ff),
+        np.full(shape, r2),
+        coil=np.ones(shape),
+        field_map_hz=fmap,
+        phase_rad=np.full(shape, 1.1),
+        tes_ms=tes,
+        field_t=field,
+        sigma=0.8 / 500,
+        rng=rng,
+    )
+    w, f, r2_fit = fit_echoes(echoes, tes_ms=tes, field_t=field, field_map_hz=fmap, sigma=0.8 / 500)
+    assert float(np.mean(100 * f / (w + f))) == pytest.approx(100 * ff, abs=1.0)
+    assert float(np.median(r2_fit)) == pytest.approx(r2, abs=15.0)
+
+
+def test_rescan_same_marrow_new_position(study) -> None:
+    scan2 = generate_subject(seed=5, index=2, scan=2)
+    assert scan2.marrow == study.marrow and scan2.anatomy == study.anatomy
+    assert scan2.image.meta.scan == "2"
+    assert not np.allclose(scan2.image.affine, study.image.affine)
+    shift = np.linalg.norm(scan2.image.affine[:3, 3] - study.image.affine[:3, 3])
+    assert 0.1 < shift < 40.0
+    by_level = {r.level: r.ff_mean for r in study.truth}
+    for row in scan2.truth:
+        if row.level in ("L2", "L3", "L4") and "partial_fov" not in row.flags:
+            assert row.ff_mean == pytest.approx(by_level[row.level], abs=1.5)
+
+
+def test_raters_only_on_annotated_slices(study) -> None:
+    assert 5 <= len(study.annotated_slices) <= 7
+    drawn = np.flatnonzero(study.rater_a.any(axis=(1, 2)))
+    assert set(drawn.tolist()) <= set(study.annotated_slices)
+    assert (study.rater_a > 0).sum() < (study.rater_b > 0).sum()
+
+
+def test_cohort_yields_rescans_in_order() -> None:
+    cfg = PhantomConfig(snr_range=(200.0, 200.0))
+    got = [
+        (s.image.meta.subject, s.image.meta.scan)
+        for s in generate_cohort(n_subjects=1, seed=3, rescans=True, config=cfg)
+    ]
+    assert got == [("P001", "1"), ("P001", "2")]
+
+
+def test_abdomen_texture_equals_sum_of_plane_waves() -> None:
+    """The separable (row x column) evaluation equals the direct sum of cosines."""
+    rng = np.random.default_rng(1)
+    waves = np.column_stack([rng.normal(0, 0.3, (5, 3)), rng.uniform(0, 6, 5)])
+    acq = Acquisition(
+        n_slices=2,
+        slice_thickness_mm=4.0,
+        matrix=(30, 20),
+        fov_mm=(300.0, 200.0),
+        field_strength_t=3.0,
+        echo_times_ms=TES_3T,
+        snr=50,
+        angle_deg=7.0,
+        centre_mm=(1.0, 2.0, 3.0),
+    )
+    y, z = plane_coordinates(scan_affine(acq), (2, 30, 20))
+    direct = sum(np.cos(kx * 2.5 + ky * y + kz * z + ph) for kx, ky, kz, ph in waves)
+    np.testing.assert_allclose(abdomen_texture(waves, 2.5, y, z), direct / np.sqrt(2.5), atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(u=st.floats(-50, 50), v=st.floats(-50, 50), hu=st.floats(2, 20), hv=st.floats(2, 20))
+def test_rounded_rect_sign_matches_inside(u: float, v: float, hu: float, hv: float) -> None:
+    d = float(rounded_rect(np.array(u), np.array(v), hu, hv, 1.0))
+    if abs(u) > hu or abs(v) > hv:
+        assert d > 0
+    if abs(u) < hu - 1 and abs(v) < hv - 1:
+        assert d < 0
+
+
+@pytest.mark.slow
+def test_rater_dice_and_bias_over_20_subjects() -> None:
+    dices, bias = [], []
+    for s in generate_cohort(n_subjects=20, seed=11):
+        sl = list(s.annotated_slices)
+        truth = s.labels[sl] > 0
+        a, b = s.rater_a[sl] > 0, s.rater_b[sl] > 0
+        dices += [dice(truth, a), dice(truth, b)]
+        ff = s.image.ff[sl]
+        for label in (20, 21, 22, 23, 24):
+            la, lb = s.rater_a[sl] == label, s.rater_b[sl] == label
+            if la.any() and lb.any():
+                bias.append(float(ff[lb].mean() - ff[la].mean()))
+    assert 0.85 <= float(np.mean(dices)) <= 0.95
+    assert 0.5 <= float(np.mean(bias)) <= 2.0
