@@ -1,0 +1,297 @@
+"""segment: orientation, resampling, post-processing and ONNX inference on tiny exact cases.
+
+The model here is a hand-built ONNX graph (no torch): a 1x1 convolution whose softmax makes a
+pixel "vertebral body" exactly when its normalised water exceeds 0.5, so every expected mask is
+known from construction.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper
+
+from vertebrafat.errors import GeometryError, ModelError
+from vertebrafat.image import WaterFatImage
+from vertebrafat.io.model import load_model, sha256_of
+from vertebrafat.segment import (
+    ModelCard,
+    SegmentationModel,
+    canonical_axes,
+    from_canonical,
+    linear_matrix,
+    model_planes,
+    postprocess,
+    predict,
+    resample_linear,
+    shifted_slices,
+    to_canonical,
+)
+
+SPACING = 1.25
+# MyoSegmenTUM-like: slices L->R? (-x), rows head->feet (-z), cols anterior->posterior (-y).
+AFFINE = np.array(
+    [[-SPACING, 0, 0, 10.0], [0, 0, -SPACING, 50.0], [0, -SPACING, 0, 60.0], [0, 0, 0, 1]]
+)
+
+
+def threshold_onnx(n_planes: int = 1) -> bytes:
+    """logits = [0, 40 * (water - 0.5)] per pixel: body where normalised water > 0.5."""
+    w = np.zeros((2, n_planes, 1, 1), dtype=np.float32)
+    w[1, 0] = 40.0
+    b = np.array([0.0, -20.0], dtype=np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["logits"])
+    graph = helper.make_graph(
+        [node],
+        "threshold",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", n_planes, "h", "w"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2, "h", "w"])],
+        [
+            helper.make_tensor("w", TensorProto.FLOAT, w.shape, w.ravel()),
+            helper.make_tensor("b", TensorProto.FLOAT, b.shape, b),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def make_model(
+    *, channels: tuple[str, ...] = ("water",), optional: tuple[str, ...] = ()
+) -> SegmentationModel:
+    card = ModelCard(
+        name="threshold",
+        channels=channels,
+        optional_channels=optional,
+        classes=("background", "vertebral_body"),
+        pixel_spacing_mm=SPACING,
+        min_component_ml=0.01,
+    )
+    session = ort.InferenceSession(
+        threshold_onnx(card.n_planes), providers=["CPUExecutionProvider"]
+    )
+    return SegmentationModel(card=card, session=session)
+
+
+def block_image(affine: np.ndarray = AFFINE) -> tuple[WaterFatImage, np.ndarray]:
+    """Water 0.2 everywhere, 1.0 in two bodies; returns the image and the body mask."""
+    water = np.full((5, 40, 24), 0.2, dtype=np.float32)
+    body = np.zeros(water.shape, dtype=bool)
+    body[1:4, 5:15, 6:18] = True
+    body[1:4, 22:33, 5:17] = True
+    water[body] = 1.0
+    return WaterFatImage(water=water, affine=affine), body
+
+
+def test_canonical_axes_of_myosegmentum_layout_is_identity() -> None:
+    assert canonical_axes(AFFINE) == (False, False, False)
+
+
+def test_canonical_axes_detects_flips_and_transpose() -> None:
+    flipped = AFFINE.copy()
+    flipped[:3, 1] *= -1
+    swapped = AFFINE[:, [0, 2, 1, 3]]
+    assert canonical_axes(flipped) == (False, True, False)
+    assert canonical_axes(swapped) == (True, False, False)
+
+
+def test_axial_slices_are_refused() -> None:
+    axial = np.diag([0.0, 1.0, 1.0, 1.0])
+    axial[2, 0] = 1.0
+    axial[0, 2] = 1.0
+    with pytest.raises(GeometryError, match="not sagittal"):
+        canonical_axes(axial)
+
+
+@pytest.mark.parametrize(
+    "axes",
+    [
+        pytest.param((t, r, c), id=f"t{t:d}r{r:d}c{c:d}")
+        for t in (False, True)
+        for r in (False, True)
+        for c in (False, True)
+    ],
+)
+def test_from_canonical_inverts_to_canonical(axes: tuple[bool, bool, bool]) -> None:
+    vol = np.arange(2 * 3 * 4).reshape(2, 3, 4)
+    np.testing.assert_array_equal(from_canonical(to_canonical(vol, axes), axes), vol)
+
+
+def test_linear_matrix_halves_by_averaging_neighbours() -> None:
+    np.testing.assert_allclose(linear_matrix(4, 2), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 30), st.floats(-5, 5))
+def test_resampling_keeps_a_constant_image_constant(n_in: int, n_out: int, value: float) -> None:
+    out = resample_linear(np.full((2, n_in, 3), value, dtype=np.float32), (n_out, 3))
+    assert out.shape == (2, n_out, 3)
+    np.testing.assert_allclose(out, value, atol=1e-5)
+
+
+def test_shifted_slices_interpolates_and_repeats_edges() -> None:
+    vol = np.arange(4, dtype=np.float32)[:, None, None] * np.ones((1, 2, 2), dtype=np.float32)
+    np.testing.assert_allclose(shifted_slices(vol, 1.5)[:, 0, 0], [1.5, 2.5, 3, 3])
+    np.testing.assert_allclose(shifted_slices(vol, -1.0)[:, 0, 0], [0, 0, 1, 2])
+
+
+def test_context_planes_do_not_depend_on_slice_order() -> None:
+    image, _ = block_image()
+    card = ModelCard(
+        name="c",
+        channels=("water",),
+        optional_channels=(),
+        classes=("vertebral_body",),
+        pixel_spacing_mm=SPACING,
+        context_mm=(2.5,),
+    )
+    flip = np.diag([-1.0, 1, 1, 1])
+    flip[0, 3] = image.shape[0] - 1
+    flipped = WaterFatImage(water=image.water[::-1].copy(), affine=AFFINE @ flip)
+    planes = model_planes(image, card)
+    assert planes.shape == (3, 5, 40, 24)
+    np.testing.assert_allclose(model_planes(flipped, card)[:, ::-1], planes, atol=1e-6)
+    # slice 0: neighbours 2 slices away are slice 0 (edge) and slice 2 -> mean (0.2 + 1.0) / 2
+    assert planes[1, 0, 10, 10] == pytest.approx(0.6)
+    assert planes[2, 0, 10, 10] == pytest.approx(0.8)
+
+
+def test_postprocess_removes_specks_and_fills_holes() -> None:
+    mask = np.zeros((3, 12, 12), dtype=bool)
+    mask[:, 2:9, 2:9] = True
+    mask[1, 5, 5] = False  # hole
+    mask[1, 11, 11] = True  # one-voxel speck
+    out = postprocess(mask, voxel_ml=0.001, min_component_ml=0.002)
+    expected = np.zeros_like(mask)
+    expected[:, 2:9, 2:9] = True
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_predict_finds_the_bright_blocks_exactly() -> None:
+    image, body = block_image()
+    seg = predict(make_model(), image)
+    np.testing.assert_array_equal(seg.mask, body)
+    assert seg.sacrum is None
+    assert seg.probability.dtype == np.float32
+    assert seg.probability[body].min() > 0.99
+    assert seg.probability[~body].max() < 0.01
+
+
+def test_predict_is_invariant_to_slice_order() -> None:
+    image, _ = block_image()
+    order = np.array([3, 0, 4, 1, 2])
+    shuffled = WaterFatImage(water=image.water[order], affine=AFFINE)
+    model = make_model()
+    np.testing.assert_array_equal(predict(model, shuffled).mask, predict(model, image).mask[order])
+    np.testing.assert_allclose(
+        predict(model, shuffled).probability, predict(model, image).probability[order], atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "axis", [pytest.param(0, id="slices"), pytest.param(1, id="rows"), pytest.param(2, id="cols")]
+)
+def test_predict_is_invariant_to_flipping_array_and_affine(axis: int) -> None:
+    image, _ = block_image()
+    n = image.shape[axis]
+    flip = np.eye(4)
+    flip[axis, axis] = -1
+    flip[axis, 3] = n - 1
+    flipped = WaterFatImage(water=np.flip(image.water, axis).copy(), affine=AFFINE @ flip)
+    model = make_model()
+    ref, got = predict(model, image), predict(model, flipped)
+    np.testing.assert_array_equal(np.flip(got.mask, axis), ref.mask)
+    np.testing.assert_allclose(np.flip(got.probability, axis), ref.probability, atol=1e-6)
+
+
+def test_predict_resamples_a_finer_grid_and_back() -> None:
+    image, body = block_image()
+    fine_water = np.repeat(np.repeat(image.water, 2, axis=1), 2, axis=2)
+    fine_body = np.repeat(np.repeat(body, 2, axis=1), 2, axis=2)
+    fine_affine = AFFINE.copy()
+    fine_affine[:3, 1:3] /= 2
+    seg = predict(make_model(), WaterFatImage(water=fine_water, affine=fine_affine))
+    assert seg.mask.shape == fine_body.shape
+    dice = 2 * (seg.mask & fine_body).sum() / (seg.mask.sum() + fine_body.sum())
+    assert dice > 0.95
+
+
+def test_model_requiring_fat_refuses_water_only_study() -> None:
+    image, _ = block_image()
+    with pytest.raises(ModelError, match=r"needs channel\(s\) fat .* has only water"):
+        predict(make_model(channels=("water", "fat")), image)
+
+
+def test_water_only_model_refuses_study_without_water() -> None:
+    image, _ = block_image()
+    no_water = WaterFatImage(water=np.zeros_like(image.water), affine=AFFINE, fat=image.water)
+    with pytest.raises(ModelError, match=r"needs channel\(s\) water .* has only fat"):
+        predict(make_model(), no_water)
+
+
+def test_optional_channel_may_be_missing() -> None:
+    image, body = block_image()
+    seg = predict(make_model(channels=("water", "fat"), optional=("fat",)), image)
+    np.testing.assert_array_equal(seg.mask, body)
+
+
+def _write_model(folder: Path) -> Path:
+    blob = threshold_onnx()
+    (folder / "m.onnx").write_bytes(blob)
+    card = {
+        "name": "m",
+        "sha256": sha256_of(folder / "m.onnx"),
+        "input": {
+            "channels": ["water"],
+            "optional_channels": [],
+            "pixel_spacing_mm": SPACING,
+            "divisor": 16,
+            "normalisation": {
+                "water_fat_percentile": 99.0,
+                "ff_divisor": 100.0,
+                "r2star_divisor_per_s": 200.0,
+            },
+        },
+        "output": {
+            "classes": ["background", "vertebral_body"],
+            "threshold": 0.5,
+            "min_component_ml": 0.01,
+        },
+    }
+    (folder / "m.json").write_text(json.dumps(card))
+    return folder / "m.onnx"
+
+
+def test_load_model_reads_card_and_runs(tmp_path: Path) -> None:
+    model = load_model(_write_model(tmp_path))
+    image, body = block_image()
+    assert model.card.channels == ("water",)
+    np.testing.assert_array_equal(predict(model, image).mask, body)
+
+
+def test_load_model_refuses_wrong_checksum(tmp_path: Path) -> None:
+    path = _write_model(tmp_path)
+    card = json.loads((tmp_path / "m.json").read_text())
+    card["sha256"] = "0" * 64
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="does not match the model card"):
+        load_model(path)
+
+
+def test_load_model_refuses_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="model file not found"):
+        load_model(tmp_path / "absent.onnx")
+
+
+def test_shipped_model_loads_and_is_valid_onnx() -> None:
+    model = load_model()
+    assert model.card.required_channels == ("water",)
+    assert model.card.classes[1] == "vertebral_body"
+    onnx.checker.check_model(onnx.load(model.source))

@@ -1,0 +1,191 @@
+"""train: tiny synthetic cohorts (bright blocks = vertebral bodies) and tiny networks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from vertebrafat.cli import main
+from vertebrafat.io.model import load_model
+from vertebrafat.segment import ModelCard, predict
+from vertebrafat.train.augment import AugmentConfig
+from vertebrafat.train.dataset import cache_subject, known_mask, load_subject, split_subjects
+from vertebrafat.train.export import max_onnx_difference, onnx_bytes
+from vertebrafat.train.loop import TrainOptions, masked_loss, train_network
+from vertebrafat.train.network import UNet, gflops_per_slice
+
+SPACING = 1.25
+AFFINE = np.array(
+    [[-SPACING, 0, 0, 0.0], [0, 0, -SPACING, 0.0], [0, -SPACING, 0, 0.0], [0, 0, 0, 1]]
+)
+CARD = ModelCard(
+    name="tiny",
+    channels=("water", "fat"),
+    optional_channels=("fat",),
+    classes=("background", "vertebral_body", "sacrum"),
+    pixel_spacing_mm=SPACING,
+)
+
+
+def write_subject(folder: Path, *, seed: int, sacrum: bool = False) -> None:
+    """(6, 64, 32) subject: five 8-row bodies L1..L5 (+ sacrum 26) of water 1 on water 0.3."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((6, 64, 32), dtype=np.uint8)
+    for i, label in enumerate((20, 21, 22, 23, 24, 26) if sacrum else (20, 21, 22, 23, 24)):
+        labels[1:5, 4 + 10 * i : 12 + 10 * i, 8:24] = label
+    water = np.where(labels > 0, 1.0, 0.3) + rng.normal(0, 0.05, labels.shape)
+    folder.mkdir(parents=True)
+    for name, arr in (("water", water), ("fat", 1.2 - water), ("labels", labels)):
+        nib.save(
+            nib.Nifti1Image(arr.astype(np.float32 if name != "labels" else np.uint8), AFFINE),
+            str(folder / f"{name}.nii.gz"),
+        )
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cohort")
+    for i in range(3):
+        write_subject(root / f"s{i}", seed=i, sacrum=i == 1)
+    return root
+
+
+def tiny_net() -> UNet:
+    torch.manual_seed(0)
+    return UNet(CARD.n_planes, 3, features=(4, 8), dropout=(0.0, 0.0))
+
+
+def test_gflops_of_a_two_level_net_by_hand() -> None:
+    net = UNet(1, 1, features=(2, 4), dropout=(0.0, 0.0), batch_norm=False)
+    # convs 2304+4608 (level 1) + 2304+4608 (level 2) + up-conv 1024 + 9216+4608 + head 256
+    assert gflops_per_slice(net, height=8, width=8) == pytest.approx(28928e-9)
+
+
+def test_unet_keeps_spatial_shape() -> None:
+    assert tiny_net()(torch.zeros(2, 3, 32, 48)).shape == (2, 3, 32, 48)
+
+
+def test_masked_loss_ignores_unknown_pixels() -> None:
+    torch.manual_seed(1)
+    logits = torch.randn(2, 3, 8, 8)
+    target = torch.randint(0, 3, (2, 8, 8))
+    known = torch.zeros(2, 8, 8, dtype=torch.bool)
+    known[:, :4] = True
+    changed = target.clone()
+    changed[:, 4:] = (changed[:, 4:] + 1) % 3
+    assert float(masked_loss(logits, target, known)) == float(masked_loss(logits, changed, known))
+    assert float(masked_loss(logits, target, ~known)) != float(masked_loss(logits, changed, ~known))
+
+
+def test_split_takes_every_fifth_subject_from_index_two(tmp_path: Path) -> None:
+    folders = [tmp_path / "d" / f"s{i:02d}" for i in range(10)]
+    train, val = split_subjects(folders)
+    assert [f.name for f in val] == ["s02", "s07"]
+    assert len(train) == 8
+
+
+def test_known_mask_without_thoracic_or_sacrum_labels(cohort: Path) -> None:
+    known = known_mask(load_subject(cohort / "s0"), margin_mm=2.5)  # 2 rows
+    rows = known.any(axis=(0, 2))
+    # labels span rows 4..51: known rows 2..53 only
+    assert np.nonzero(rows)[0].tolist() == list(range(2, 54))
+
+
+def test_known_mask_with_sacrum_keeps_caudal_rows(cohort: Path) -> None:
+    rows = known_mask(load_subject(cohort / "s1"), margin_mm=2.5).any(axis=(0, 2))
+    assert np.nonzero(rows)[0].tolist() == list(range(2, 64))
+
+
+def test_annotated_slices_limit_known_and_cached_slices(tmp_path: Path) -> None:
+    write_subject(tmp_path / "a", seed=5)
+    (tmp_path / "a" / "annotated_slices.json").write_text("[2, 3]")
+    subject = load_subject(tmp_path / "a")
+    assert np.nonzero(known_mask(subject).any(axis=(1, 2)))[0].tolist() == [2, 3]
+    every = load_subject(tmp_path / "a", annotated=False)
+    assert every.annotated_slices is None
+    cached = cache_subject(subject, CARD)
+    assert cached.x.shape == (2, 3, 64, 32)
+    assert int((cached.target == 1).sum()) == 2 * 5 * 8 * 16
+
+
+def test_training_two_epochs_lowers_the_loss(cohort: Path, tmp_path: Path) -> None:
+    cached = [cache_subject(load_subject(cohort / f"s{i}"), CARD) for i in range(3)]
+    net = tiny_net()
+    opts = TrainOptions(
+        epochs=2,
+        samples_per_epoch=64,
+        batch_size=8,
+        learning_rate=1e-2,
+        crop_mm=40.0,
+        augment=AugmentConfig(rotate_deg=0.0, p_lowres=0.0),
+    )
+    hist = train_network(net, CARD, cached[:2], cached[2:], tmp_path, options=opts)
+    assert hist.rows[1]["loss"] < hist.rows[0]["loss"]
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
+
+
+def test_resumed_training_equals_uninterrupted(cohort: Path, tmp_path: Path) -> None:
+    cached = [cache_subject(load_subject(cohort / f"s{i}"), CARD) for i in range(3)]
+    opts = TrainOptions(epochs=2, samples_per_epoch=16, batch_size=8, crop_mm=40.0)
+    straight = tiny_net()
+    train_network(straight, CARD, cached[:2], cached[2:], tmp_path / "a", options=opts)
+    resumed = tiny_net()
+    # a time limit stops after the first epoch; then resume for the second
+    one = TrainOptions(
+        epochs=2, samples_per_epoch=16, batch_size=8, crop_mm=40.0, time_limit_s=1e-9
+    )
+    train_network(resumed, CARD, cached[:2], cached[2:], tmp_path / "b", options=one, resume=True)
+    train_network(resumed, CARD, cached[:2], cached[2:], tmp_path / "b", options=opts, resume=True)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["net"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["net"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_onnx_export_matches_torch_within_1e_4() -> None:
+    net = UNet(3, 3, features=(4, 8, 16), dropout=(0.0, 0.1, 0.2))
+    for m in net.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = np.random.default_rng(0).normal(size=(3, 3, 48, 32)).astype(np.float32)
+    assert max_onnx_difference(net, onnx_bytes(net, n_planes=3), x) < 1e-4
+
+
+def test_cli_train_writes_a_loadable_model(
+    cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model"
+    code = main(
+        [
+            "train",
+            str(cohort),
+            str(out),
+            "--channels",
+            "water,fat",
+            "--epochs",
+            "1",
+            "--samples",
+            "16",
+            "--json",
+        ]
+    )
+    assert code == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["input"]["required_channels"] == ["water"]
+    assert card["output"]["classes"] == ["background", "vertebral_body", "sacrum"]
+    assert card["training"]["validation_subjects"] == [f"{cohort.name}/s2"]
+    model = load_model(out / "vertebrafat-unet-default.onnx")
+    subject = load_subject(cohort / "s0")
+    assert predict(model, subject.image).mask.shape == (6, 64, 32)
+
+
+def test_cli_train_refuses_unknown_channel(
+    cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", str(cohort), str(tmp_path / "m"), "--channels", "water,t1"]) == 2
+    assert "--channels water,t1" in capsys.readouterr().err
