@@ -7,6 +7,7 @@ are labelled. A binary vertebral-body mask is ``labels > 0``.
 from typing import Final
 
 LEVEL_OF_LABEL: Final[dict[int, str]] = {
+    **{8 + k: f"T{k + 1}" for k in range(10)},  # 8-17 T1-T10 (bodies above T11 in a long FOV)
     18: "T11",
     19: "T12",
     28: "T13",
@@ -23,7 +24,7 @@ LABEL_OF_LEVEL: Final[dict[str, int]] = {v: k for k, v in LEVEL_OF_LABEL.items()
 LUMBAR_LABELS: Final[tuple[int, ...]] = (20, 21, 22, 23, 24)
 
 # Cranio-caudal order of the labels (top first).
-CRANIOCAUDAL_ORDER: Final[tuple[int, ...]] = (18, 19, 28, 20, 21, 22, 23, 24, 25, 26)
+CRANIOCAUDAL_ORDER: Final[tuple[int, ...]] = (*range(8, 18), 18, 19, 28, 20, 21, 22, 23, 24, 25, 26)
 
 # RGB colours (0-255) per label, used in QC pictures and the ITK-SNAP / Slicer label tables.
 COLOUR_OF_LABEL: Final[dict[int, tuple[int, int, int]]] = {

@@ -1,0 +1,226 @@
+"""Level naming and per-level BMF accuracy.
+
+Run: ``python benchmarks/bench_levels.py [--phantom N] [--seed S] [--model M.onnx]``
+
+1. MyoSegmenTUM (../shared/data/myosegmentum, 30 truth masks, L1-L5): ``labels > 0`` ->
+   :func:`vertebrafat.levels.label_vertebrae` -> each truth body's majority label compared with
+   its truth label, as is and under model-like damage: a partial T12 piece at the top, a
+   3 x 3 voxel bridge through every disc, a missing mid-sagittal slice, and flipped/reordered
+   arrays with matching affines.
+2. With ``--model``: the model's predicted masks of MyoSegmenTUM subjects (its card's held-out
+   subjects, or all) -> names vs truth.
+3. Phantom (``vertebrafat.phantom.generate_subject``, held-out seed): truth ``labels > 0`` ->
+   names vs truth (T11..S1, L6 and fracture cases), from the mask alone and with the truth
+   sacrum given as the model's sacrum class, and per-level BMF with the truth mask
+   (``bmf_table`` on the fitted FF) vs the truth table (mean of the true FF over the label):
+   bias and 95 % limits of agreement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from vertebrafat.levels import label_vertebrae
+from vertebrafat.measure import bmf_table
+
+MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegmentum"
+Case = tuple[np.ndarray, np.ndarray]  # (label map, affine)
+Damage = Callable[[np.ndarray, np.ndarray], Case]
+
+
+def _as_is(truth: np.ndarray, aff: np.ndarray) -> Case:
+    return truth, aff
+
+
+def _t12_piece(truth: np.ndarray, aff: np.ndarray) -> Case:
+    """Copy L1 one step (L2 -> L1 centroid shift) further up; what stays in the FOV is T12."""
+    c1, c2 = (np.argwhere(truth == lab).mean(axis=0) for lab in (20, 21))
+    shift = np.round(c1 - c2).astype(int)
+    idx = np.argwhere(truth == 20) + shift
+    inside = np.all((idx >= 0) & (idx < np.array(truth.shape)), axis=1)
+    out = truth.copy()
+    idx = idx[inside]
+    free = out[tuple(idx.T)] == 0
+    out[tuple(idx[free].T)] = 19
+    return out, aff
+
+
+def _bridges(truth: np.ndarray, aff: np.ndarray) -> Case:
+    """A 3 x 3 voxel pillar from each body's centroid to the next one's (through the disc)."""
+    out = truth.copy()
+    centres = [np.argwhere(truth == lab).mean(axis=0) for lab in range(20, 25)]
+    for a, b in itertools.pairwise(centres):
+        for t in np.linspace(0.0, 1.0, 200):
+            p = np.round(a + t * (b - a)).astype(int)
+            block = out[p[0] - 1 : p[0] + 2, p[1] - 1 : p[1] + 2, p[2] - 1 : p[2] + 2]
+            block[block == 0] = 255  # 255: bridge voxels, no truth body
+    return out, aff
+
+
+def _missing_slice(truth: np.ndarray, aff: np.ndarray) -> Case:
+    out = truth.copy()
+    mid = round(float(np.argwhere(truth > 0)[:, 0].mean()))
+    out[mid] = 0
+    return out, aff
+
+
+def _flipped(truth: np.ndarray, aff: np.ndarray) -> Case:
+    """Flip rows and swap rows/cols, with the affine changed to keep the world geometry."""
+    flipped = np.flip(truth, axis=1)
+    shift = np.eye(4)
+    shift[1, 1], shift[1, 3] = -1.0, truth.shape[1] - 1
+    new = aff @ shift
+    return np.ascontiguousarray(np.transpose(flipped, (0, 2, 1))), new[:, [0, 2, 1, 3]]
+
+
+SCENARIOS: dict[str, Damage] = {
+    "as is": _as_is, "+ partial T12 piece": _t12_piece, "+ bridged discs": _bridges,
+    "- mid-sagittal slice": _missing_slice, "flipped + reordered": _flipped,
+}
+
+
+def score(truth: np.ndarray, labels: np.ndarray, *, lumbosacral: bool = False) -> tuple[int, int]:
+    """(correct, total) over truth bodies: majority predicted label == truth label.
+
+    ``lumbosacral``: count only L1-L6 and the sacrum (labels 20-26).
+    """
+    correct = total = 0
+    for lab in [int(v) for v in np.unique(truth) if 0 < v < 255]:
+        if lumbosacral and not 20 <= lab <= 26:
+            continue
+        named = int(np.bincount(labels[truth == lab]).argmax())
+        correct += int(named == lab)
+        total += 1
+    return correct, total
+
+
+def bench_myosegmentum() -> None:
+    import nibabel as nib
+
+    if not MYO.is_dir():
+        print(f"MyoSegmenTUM not found at {MYO}: skipped")
+        return
+    subjects = sorted(p for p in MYO.iterdir() if (p / "labels.nii.gz").is_file())
+    print(f"\nMyoSegmenTUM truth masks ({len(subjects)} subjects), level naming")
+    print(f"{'scenario':24s} {'bodies correct':>16s} {'subjects all-correct':>22s} "
+          f"{'s/subject':>10s}")
+    for name, damage in SCENARIOS.items():
+        ok = tot = subj_ok = 0
+        t0 = time.perf_counter()
+        for s in subjects:
+            img = nib.load(str(s / "labels.nii.gz"))
+            truth, aff = damage(np.asarray(img.dataobj), np.asarray(img.affine))
+            labels = label_vertebrae(truth > 0, aff).labels
+            c, t = score(truth, labels)
+            ok, tot, subj_ok = ok + c, tot + t, subj_ok + int(c == t)
+        dt = (time.perf_counter() - t0) / len(subjects)
+        print(f"{name:24s} {ok:>7d}/{tot:<4d} {100 * ok / tot:5.1f}% "
+              f"{subj_ok:>12d}/{len(subjects):<4d} {dt:>10.2f}")
+
+
+def bench_model(model_path: str, which: str) -> None:
+    """Naming of a model's predicted masks on MyoSegmenTUM (held-out subjects of its card)."""
+    import json
+
+    import nibabel as nib
+
+    from vertebrafat.io.model import load_model
+    from vertebrafat.io.study import load_study
+    from vertebrafat.segment import predict
+
+    net = load_model(model_path)
+    card = json.loads(Path(model_path).with_suffix(".json").read_text())
+    held_out = [s.split("/")[-1] for s in card["training"]["validation_subjects"]]
+    names = held_out if which == "heldout" else sorted(
+        p.name for p in MYO.iterdir() if (p / "labels.nii.gz").is_file())
+    print(f"\nModel {Path(model_path).name} on MyoSegmenTUM ({which}: {len(names)} subjects)")
+    ok = tot = 0
+    for name in names:
+        image = load_study(MYO / name)
+        seg = predict(net, image)
+        result = label_vertebrae(seg.mask, image.affine, sacrum=seg.sacrum)
+        truth = np.asarray(nib.load(str(MYO / name / "labels.nii.gz")).dataobj)
+        c, t = score(truth, result.labels)
+        ok, tot = ok + c, tot + t
+        tag = "held-out" if name in held_out else "training"
+        print(f"  {name} ({tag}): {c}/{t} anchor={result.anchor} flags={result.study_flags}")
+    print(f"level naming on predicted masks: {ok}/{tot} = {100 * ok / tot:.1f}% bodies correct")
+
+
+def bench_phantom(n: int, seed: int) -> None:
+    try:
+        from vertebrafat.phantom import generate_subject
+    except ImportError:
+        print("phantom not available: skipped")
+        return
+    ok = {"mask only": 0, "+ sacrum class": 0}
+    ok_ls = dict.fromkeys(ok, 0)
+    tot = tot_ls = 0
+    diffs: dict[str, list[float]] = {
+        "0 mm vs truth table": [], "2 mm vs truth table": [], "2 mm vs true FF in same ROI": [],
+    }
+    wrong: list[str] = []
+    print(f"\nPhantom subjects (seed {seed}, n={n}): naming of truth masks, BMF vs truth")
+    for index in range(n):
+        study = generate_subject(seed=seed, index=index)
+        for mode in ok:
+            sacrum = study.labels == 26 if mode == "+ sacrum class" else None
+            result = label_vertebrae(study.labels > 0, study.image.affine, sacrum=sacrum)
+            c, t = score(study.labels, result.labels)
+            c_ls, t_ls = score(study.labels, result.labels, lumbosacral=True)
+            ok[mode] += c
+            ok_ls[mode] += c_ls
+            if c != t:
+                notes = ",".join(study.image.meta.notes[1:])
+                wrong.append(f"{study.image.meta.subject} {mode} ({c}/{t} {result.study_flags}"
+                             f" {notes})")
+        tot += t
+        tot_ls += t_ls
+        assert study.image.ff is not None
+        for key in diffs:
+            erosion = float(key.split()[0])
+            kw = {"affine": study.image.affine, "erosion_mm": erosion}
+            rows = bmf_table(study.image.ff, study.labels, **kw)  # type: ignore[arg-type]
+            if key.endswith("truth table"):
+                ref = {r.label: r.ff_mean for r in study.truth}
+            else:
+                ref = {r.label: r.ff_mean for r in bmf_table(study.ff_true, study.labels, **kw)}
+            diffs[key] += [r.ff_mean - ref[r.label] for r in rows
+                           if r.label in ref and np.isfinite(r.ff_mean)]
+    for mode, good in ok.items():
+        print(f"level naming ({mode}): {good}/{tot} = {100 * good / tot:.1f}% of all bodies, "
+              f"{ok_ls[mode]}/{tot_ls} = {100 * ok_ls[mode] / tot_ls:.1f}% of L1-L6 + sacrum")
+    print(f"wrong: {wrong or 'none'}")
+    print("BMF with the truth mask, measured FF map - reference (target |bias| <= 0.3 pp, "
+          "LoA within +-1.5 pp):")
+    for key, values in diffs.items():
+        d = np.array(values)
+        bias, sd = float(d.mean()), float(d.std(ddof=1))
+        print(f"  erosion {key:28s} n={d.size} bias {bias:+.3f} pp, "
+              f"LoA {bias - 1.96 * sd:+.3f} to {bias + 1.96 * sd:+.3f} pp")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phantom", type=int, default=12, help="phantom subjects (0: none)")
+    parser.add_argument("--seed", type=int, default=2, help="phantom seed (held out)")
+    parser.add_argument("--no-myo", action="store_true", help="skip MyoSegmenTUM truth masks")
+    parser.add_argument("--model", help="also name a model's predicted MyoSegmenTUM masks")
+    parser.add_argument("--model-subjects", choices=("heldout", "all"), default="heldout")
+    args = parser.parse_args()
+    if not args.no_myo:
+        bench_myosegmentum()
+    if args.model:
+        bench_model(args.model, args.model_subjects)
+    if args.phantom:
+        bench_phantom(args.phantom, args.seed)
+
+
+if __name__ == "__main__":
+    main()

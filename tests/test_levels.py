@@ -1,0 +1,301 @@
+"""Level naming: instances, order along the spine, anchors, flags (levels*.py).
+
+Stacks are built as labelled blocks in tiny arrays laid out like MyoSegmenTUM: axis 0 = slices
+(left-right), axis 1 = rows (cranio-caudal, row 0 superior), axis 2 = cols (antero-posterior).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vertebrafat.errors import GeometryError, InputError
+from vertebrafat.levels import label_vertebrae
+from vertebrafat.levels_instances import split_instances
+from vertebrafat.levels_sacrum import body_shape, looks_like_sacrum
+
+# voxel -> RAS: i -> -x (L), j -> -z (I), k -> -y (P); 2 mm voxels (a body is 1.9 mL)
+AFFINE = np.array(
+    [[-2.0, 0, 0, 10], [0, 0, -2.0, 20], [0, -2.0, 0, 60], [0, 0, 0, 1]], dtype=np.float64
+)
+H, GAP = 6, 3  # body height and disc height in rows
+
+
+def stack(
+    n: int, *, sacrum: bool = False, top: int = 2, rows: int | None = None
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """``n`` bodies (5 slices x 6 rows x 8 cols) from row ``top`` down, optional long sacrum.
+
+    Returns the truth label map (bodies 1..n top to bottom, sacrum n+1) and each body's rows.
+    """
+    spans = [(top + k * (H + GAP), top + k * (H + GAP) + H) for k in range(n)]
+    if sacrum:
+        start = top + n * (H + GAP)
+        spans.append((start, start + 16))
+    total = rows if rows is not None else spans[-1][1] + 2
+    truth = np.zeros((7, total, 12), dtype=np.uint8)
+    for k, (a, b) in enumerate(spans):
+        truth[1:6, max(a, 0) : min(b, total), 2:10] = k + 1
+    return truth, spans
+
+
+def names_top_down(labels: np.ndarray, truth: np.ndarray) -> list[int]:
+    """The label given to each truth body (1..n)."""
+    return [int(np.bincount(labels[truth == k]).argmax()) for k in range(1, truth.max() + 1)]
+
+
+def test_five_bodies_without_sacrum_are_l1_to_l5_from_the_bottom() -> None:
+    truth, _ = stack(5)
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24]
+    assert result.anchor == "bottom"
+    assert result.study_flags == ("no_sacrum", "uncertain_level")
+    assert result.labels.dtype == np.uint8
+    assert set(np.unique(result.labels[truth == 0])) == {0}
+
+
+def test_sacrum_shaped_lowest_body_anchors_the_count() -> None:
+    truth, _ = stack(6, sacrum=True)  # T12, L1..L5 above a long sacrum
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 24, 26]
+    assert result.anchor == "sacrum"
+    assert result.study_flags == ()
+
+
+def test_sacrum_mask_from_the_model_anchors_the_count() -> None:
+    truth, spans = stack(4)
+    sacrum = np.zeros(truth.shape, dtype=bool)
+    sacrum[1:6, spans[-1][0] : spans[-1][1], 2:10] = True  # the model calls the lowest a sacrum
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=sacrum)
+    assert names_top_down(result.labels, truth) == [22, 23, 24, 26]
+    assert result.anchor == "sacrum"
+
+
+def test_six_lumbar_bodies_between_t12_cue_and_sacrum_are_transitional() -> None:
+    truth, spans = stack(7, sacrum=True)  # T12, L1..L6, sacrum
+    cue = np.zeros(truth.shape, dtype=bool)
+    cue[3, spans[0][0] + 2, 5] = True
+    result = label_vertebrae(truth > 0, AFFINE, t12=cue)
+    assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 24, 25, 26]
+    assert result.study_flags == ("transitional",)
+
+
+def test_four_lumbar_bodies_between_t12_cue_and_sacrum_are_transitional() -> None:
+    truth, spans = stack(5, sacrum=True)  # T12, L1..L4, sacrum (sacralised L5)
+    cue = np.zeros(truth.shape, dtype=bool)
+    cue[1:6, spans[0][0] : spans[0][1], 2:10] = True
+    result = label_vertebrae(truth > 0, AFFINE, t12=cue)
+    assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 26]
+    assert result.study_flags == ("transitional",)
+
+
+def test_t12_cue_without_sacrum_counts_down() -> None:
+    truth, spans = stack(4)
+    cue = np.zeros(truth.shape, dtype=bool)
+    cue[1:6, spans[0][0] : spans[0][1], 2:10] = True
+    result = label_vertebrae(truth > 0, AFFINE, t12=cue)
+    assert names_top_down(result.labels, truth) == [19, 20, 21, 22]
+    assert result.anchor == "t12"
+    assert result.study_flags == ("no_sacrum",)
+
+
+def test_stack_cut_at_the_top_is_flagged_partial_and_still_named() -> None:
+    truth, _ = stack(5, top=-3)  # the top body keeps 3 of its 6 rows
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24]
+    assert result.level_flags == {20: ("partial_fov",)}
+    assert result.flags()[20] == ("partial_fov", "no_sacrum", "uncertain_level")
+    assert result.flags()[22] == ("no_sacrum", "uncertain_level")
+
+
+def test_stack_cut_at_top_and_bottom_takes_the_bottom_cut_as_sacrum() -> None:
+    # a lumbar field of view reaches the sacrum: what its inferior edge cuts is sacrum
+    truth, _ = stack(5, top=-3, rows=5 * (H + GAP) - GAP - 6)
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert names_top_down(result.labels, truth) == [21, 22, 23, 24, 26]
+    assert result.level_flags == {21: ("partial_fov",), 26: ("partial_fov",)}
+    assert result.anchor == "sacrum"
+    assert result.study_flags == ()
+
+
+def test_two_bodies_bridged_by_one_voxel_are_split_at_the_disc() -> None:
+    truth, spans = stack(5)
+    mask = truth > 0
+    mask[3, spans[1][1] : spans[2][0], 5] = True  # one-voxel column through the L2/L3 disc
+    result = label_vertebrae(mask, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24]
+    assert (result.labels[mask & (truth == 0)] > 0).all()  # the bridge goes to a neighbour
+
+
+def test_bridged_bodies_with_a_thick_bridge_are_split() -> None:
+    truth, spans = stack(5)
+    mask = truth > 0
+    mask[2:5, spans[2][1] : spans[3][0], 4:7] = True  # 3 x 3 voxel pillar through a disc
+    instances, n = split_instances(mask, AFFINE)
+    assert n == 5
+    assert len(np.unique(instances[truth == 3])) == 1
+
+
+def test_one_body_in_two_lateral_pieces_stays_one_body() -> None:
+    truth, _ = stack(5)
+    mask = truth > 0
+    mask[3] = False  # a missing mid slice splits every body left/right
+    instances, n = split_instances(mask, AFFINE)
+    assert n == 5
+    assert [len(np.unique(instances[(truth == k) & mask])) for k in range(1, 6)] == [1] * 5
+
+
+def test_missing_body_leaves_a_gap_in_the_names() -> None:
+    truth, _ = stack(6)
+    mask = (truth > 0) & (truth != 3)  # the model missed L2
+    result = label_vertebrae(mask, AFFINE)
+    named = [int(np.bincount(result.labels[truth == k]).argmax()) for k in (1, 2, 4, 5, 6)]
+    assert named == [19, 20, 22, 23, 24]
+    assert result.study_flags == ("gap", "no_sacrum", "uncertain_level")
+
+
+def test_speckle_is_dropped_but_a_fragment_on_the_border_is_kept() -> None:
+    truth, _ = stack(5, top=4)
+    mask = truth > 0
+    mask[3, 0, 5] = True  # 1 voxel on the top face: a body cut by the FOV, kept
+    mask[3, 47, 11] = True  # 1 voxel on the posterior face, kept
+    assert split_instances(mask, AFFINE)[1] == 7
+    speckle = np.zeros(mask.shape, dtype=bool)
+    speckle[3, 46, 6] = True  # 1 voxel inside the volume: speckle, dropped
+    assert split_instances(speckle, AFFINE)[1] == 0
+    assert not split_instances(speckle, AFFINE)[0].any()
+
+
+def _reorient(
+    arr: np.ndarray, affine: np.ndarray, flips: tuple[bool, bool, bool], perm: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flip and transpose an array, changing the affine so the world geometry is the same."""
+    aff = affine.copy()
+    for axis, flip in enumerate(flips):
+        if flip:
+            arr = np.flip(arr, axis=axis)
+            shift = np.eye(4)
+            shift[axis, axis] = -1.0
+            shift[axis, 3] = arr.shape[axis] - 1
+            aff = aff @ shift
+    arr = np.transpose(arr, perm)
+    new = np.eye(4)
+    new[:, 3] = aff[:, 3]
+    for j, p in enumerate(perm):
+        new[:3, j] = aff[:3, p]
+    return np.ascontiguousarray(arr), new
+
+
+@pytest.mark.parametrize(
+    ("flips", "perm"),
+    [
+        pytest.param((False, True, False), (0, 1, 2), id="rows-flipped"),
+        pytest.param((True, True, True), (0, 1, 2), id="all-flipped"),
+        pytest.param((False, False, False), (2, 1, 0), id="axes-reordered"),
+        pytest.param((False, True, False), (1, 2, 0), id="flipped-and-reordered"),
+    ],
+)
+def test_flipped_and_reordered_arrays_with_matching_affines_give_the_same_names(
+    flips: tuple[bool, bool, bool], perm: tuple[int, ...]
+) -> None:
+    truth, _ = stack(6, sacrum=True)
+    moved_truth, moved_affine = _reorient(truth, AFFINE, flips, perm)
+    result = label_vertebrae(moved_truth > 0, moved_affine)
+    assert names_top_down(result.labels, moved_truth) == [19, 20, 21, 22, 23, 24, 26]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    flips=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    perm=st.permutations([0, 1, 2]),
+    n=st.integers(min_value=3, max_value=7),
+)
+def test_names_do_not_depend_on_array_order(
+    flips: tuple[bool, bool, bool], perm: list[int], n: int
+) -> None:
+    truth, _ = stack(n)
+    expected = label_vertebrae(truth > 0, AFFINE)
+    moved_truth, moved_affine = _reorient(truth, AFFINE, flips, tuple(perm))
+    result = label_vertebrae(moved_truth > 0, moved_affine)
+    assert names_top_down(result.labels, moved_truth) == names_top_down(expected.labels, truth)
+
+
+def test_empty_mask_gives_empty_labels() -> None:
+    result = label_vertebrae(np.zeros((3, 4, 5), dtype=bool), AFFINE)
+    assert result.anchor == "none"
+    assert not result.labels.any()
+
+
+@pytest.mark.parametrize(
+    ("mask", "affine", "kwargs", "error"),
+    [
+        pytest.param(np.zeros((4, 4), bool), AFFINE, {}, InputError, id="2d-mask"),
+        pytest.param(np.zeros((2, 3, 4), bool), np.eye(3), {}, GeometryError, id="3x3-affine"),
+        pytest.param(
+            np.zeros((2, 3, 4), bool), AFFINE, {"sacrum": np.zeros((2, 3, 5), bool)}, InputError,
+            id="sacrum-shape",
+        ),
+    ],
+)
+def test_bad_inputs_raise(
+    mask: np.ndarray, affine: np.ndarray, kwargs: dict[str, np.ndarray], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        label_vertebrae(mask, affine, **kwargs)
+
+
+def test_a_lumbar_sized_lowest_body_is_not_a_sacrum() -> None:
+    truth, _ = stack(5)
+    shapes = [body_shape(truth == k, AFFINE) for k in range(1, 6)]
+    assert not looks_like_sacrum(shapes[-1], shapes[:-1])
+    sacral, _ = stack(5, sacrum=True)
+    shapes = [body_shape(sacral == k, AFFINE) for k in range(1, 7)]
+    assert looks_like_sacrum(shapes[-1], shapes[:-1])
+
+
+MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegmentum"
+
+
+@pytest.mark.slow
+def test_myosegmentum_truth_masks_are_named_exactly() -> None:
+    if not MYO.is_dir():
+        pytest.skip(f"MyoSegmenTUM data not found at {MYO}")
+    import nibabel as nib
+
+    subjects = sorted(p for p in MYO.iterdir() if (p / "labels.nii.gz").is_file())
+    wrong = []
+    for subject in subjects:
+        img = nib.load(str(subject / "labels.nii.gz"))
+        truth = np.asarray(img.dataobj)
+        result = label_vertebrae(truth > 0, img.affine)
+        named = [int(np.bincount(result.labels[truth == k]).argmax()) for k in range(20, 25)]
+        if named != [20, 21, 22, 23, 24]:
+            wrong.append((subject.name, named))
+    assert len(subjects) == 30
+    assert wrong == []
+
+
+def test_sacrum_mask_speckle_away_from_the_sacrum_is_ignored() -> None:
+    truth, _ = stack(5, sacrum=True)
+    sacrum = truth == 6
+    sacrum[3, 0, 0] = True  # a stray sacrum-class voxel at the top corner
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=sacrum)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24, 26]
+    assert result.labels[3, 0, 0] == 0
+
+
+@pytest.mark.parametrize("rows", [pytest.param(3, id="small-piece"), pytest.param(1, id="sliver")])
+def test_small_pieces_below_the_last_body_are_sacrum(rows: int) -> None:
+    start = 2 + 5 * (H + GAP)  # first row below the L5/S1 disc
+    truth, _ = stack(5, rows=start + rows)
+    mask = truth > 0
+    mask[2:5, start:, 3:8] = True  # sacral top cut by the FOV (15 % of a body)
+    result = label_vertebrae(mask, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24]
+    assert set(np.unique(result.labels[:, start:])) == {0, 26}
+    assert result.anchor == "sacrum"
+    assert result.level_flags[26] == ("partial_fov",)

@@ -1,0 +1,104 @@
+"""A study's output folder: every file, label tables, all-or-nothing writing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from vertebrafat.image import StudyMeta, WaterFatImage
+from vertebrafat.io import outputs
+from vertebrafat.io.outputs import itksnap_label_table, slicer_color_table, write_study_outputs
+from vertebrafat.io.table import load_table
+from vertebrafat.pipeline import StudyResult, analyse_study, mask_segmenter
+
+AFFINE = np.array(
+    [[-2.0, 0, 0, 0], [0, 0, -2.0, 0], [0, -2.0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
+)  # axis 0 L, rows I, cols P
+
+
+def small_result() -> StudyResult:
+    labels = np.zeros((5, 30, 12), dtype=np.uint8)
+    for k in range(3):
+        labels[1:4, 2 + 9 * k : 8 + 9 * k, 2:10] = 1
+    ff = np.full(labels.shape, 33.0, dtype=np.float32)
+    image = WaterFatImage(np.ones(labels.shape, np.float32), AFFINE, ff=ff,
+                          meta=StudyMeta(source="x", format="nifti", subject="S1"))
+    return analyse_study(image, mask_segmenter(labels > 0))
+
+
+def test_all_outputs_are_written(tmp_path: Path) -> None:
+    result = small_result()
+    paths = write_study_outputs(result, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "bmf.csv", "bmf.json", "labels.ctbl", "labels.itksnap.txt", "labels.nii.gz",
+        "probability.nii.gz", "qc.png",
+    ]
+    assert set(paths) == {"labels", "probability", "csv", "json", "qc", "itksnap", "slicer"}
+    img = nib.load(str(paths["labels"]))
+    assert np.array_equal(np.asarray(img.dataobj), result.labelling.labels)
+    assert np.allclose(img.affine, AFFINE)
+    assert [r.level for r in load_table(paths["csv"])] == ["L3", "L4", "L5"]
+    assert paths["qc"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left
+
+
+def test_same_result_gives_the_same_bytes(tmp_path: Path) -> None:
+    result = small_result()
+    a = write_study_outputs(result, tmp_path / "a")
+    b = write_study_outputs(result, tmp_path / "b")
+    for role in ("csv", "json", "qc", "itksnap", "slicer"):
+        assert a[role].read_bytes() == b[role].read_bytes(), role
+
+
+def test_a_failure_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs, "write_text_atomic", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_study_outputs(small_result(), tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_label_tables_name_and_colour_the_lumbar_levels() -> None:
+    itk = itksnap_label_table().splitlines()
+    assert '   20   230   25   75        1  1  1    "L1"' in itk
+    assert '    0     0    0    0        0  0  0    "Clear Label"' in itk
+    slicer = slicer_color_table().splitlines()
+    assert "24 L5 245 130 48 255" in slicer
+    assert slicer[2] == "0 Background 0 0 0 0"
+
+
+def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
+    from vertebrafat.io.dicom_write import save_dicom_study
+    from vertebrafat.io.study import load_study
+    from vertebrafat.pipeline import MaskSegmentation
+
+    labels = np.zeros((6, 40, 16), dtype=np.uint8)
+    for k in range(3):
+        labels[1:5, 3 + 12 * k : 11 + 12 * k, 3:13] = 1
+    water = np.where(labels > 0, 100.0, 10.0).astype(np.float32)
+    fat = np.where(labels > 0, 50.0, 5.0).astype(np.float32)
+    ff = (100 * fat / (water + fat)).astype(np.float32)
+    source = WaterFatImage(water, AFFINE, fat=fat, ff=ff)
+    save_dicom_study(source, tmp_path / "dicom", vendor="siemens", patient_name="TEST^SEG",
+                     patient_id="T1", uid_seed=3)
+    image = load_study(tmp_path / "dicom")
+
+    def threshold(im: WaterFatImage) -> MaskSegmentation:
+        mask = im.water > 0.5 * float(im.water.max())
+        return MaskSegmentation(mask.astype(np.float32), mask)
+
+    result = analyse_study(image, threshold)
+    paths = write_study_outputs(result, tmp_path / "out")
+    assert paths["seg"].name == "seg.dcm"
+    assert [r.level for r in result.table] == ["L3", "L4", "L5"]
+    assert [r.ff_mean for r in result.table] == pytest.approx([33.33] * 3, abs=0.05)
+    import pydicom
+
+    seg = pydicom.dcmread(paths["seg"])
+    assert seg.Modality == "SEG"
+    assert sorted(s.SegmentLabel for s in seg.SegmentSequence) == ["L3", "L4", "L5"]
