@@ -128,6 +128,29 @@ def test_cli_evaluate_folders(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert ann["per_subject"]["sub01"]["tp"] == 80  # annotated slices 2 and 3 only
 
 
+def test_cli_evaluate_two_raters_in_the_same_folders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--reference-name / --prediction-name pick files inside one cohort's study folders;
+    the automatic probability.nii.gz is not attached to a rater's map."""
+    ref = spine()
+    for name in ("sub01", "sub02"):
+        save_labels(ref, AFFINE, tmp_path / name / "rater_a.nii.gz")
+        save_labels(np.roll(ref, 1, axis=1), AFFINE, tmp_path / name / "rater_b.nii.gz")
+        save_volume(np.full(ref.shape, 0.3, np.float32), AFFINE,
+                    tmp_path / name / "probability.nii.gz")
+    assert main(["evaluate", "--reference", str(tmp_path), "--prediction", str(tmp_path),
+                 "--reference-name", "rater_a.nii.gz", "--prediction-name", "rater_b.nii.gz",
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_subjects"] == 2 and out["roc_auc"] is None
+    assert out["dice"] == pytest.approx(0.75)  # 3 of 4 rows overlap in both levels
+    assert (out["tp"], out["fp"], out["fn"]) == (2 * 120, 2 * 40, 2 * 40)
+    assert main(["evaluate", "--reference", str(tmp_path), "--prediction", str(tmp_path),
+                 "--reference-name", "rater_a.nii.gz", "--prediction-name", "nope.nii.gz"]) == 2
+    assert "no study folders (with nope.nii.gz)" in capsys.readouterr().err
+
+
 def test_cli_evaluate_grid_mismatch_is_one_line(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     save_labels(spine(), AFFINE, tmp_path / "r.nii.gz")

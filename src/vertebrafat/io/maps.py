@@ -6,7 +6,11 @@ name with the other folder:
 - a folder of study folders: ``NAME/labels.nii.gz`` (reference; prediction label map) and/or
   ``NAME/probability.nii.gz`` (prediction probability map, float 0-1). When a prediction
   folder holds both, the label map gives the binary and per-level metrics and the probability
-  map the ROC / PR; with only ``probability.nii.gz`` it gives all (binarised at 0.5);
+  map the ROC / PR; with only ``probability.nii.gz`` it gives all (binarised at 0.5). Other
+  file names inside the study folders are chosen with ``reference_name`` /
+  ``prediction_name`` (e.g. ``rater_a.nii.gz`` against ``rater_b.nii.gz`` of the same
+  folders, for agreement between raters); a ``probability.nii.gz`` is attached only to the
+  default prediction name;
 - a folder of NIfTI files: ``NAME.nii.gz`` (or ``.nii``) on both sides.
 
 Names in one folder only are returned as unpaired, never dropped silently. Annotated slices
@@ -75,16 +79,16 @@ def _stem(path: Path) -> str:
     return name
 
 
-def _entries(folder: Path) -> dict[str, Path]:
-    """Subject name -> study folder or NIfTI file inside ``folder``."""
+def _entries(folder: Path, names: tuple[str, ...]) -> dict[str, Path]:
+    """Subject name -> study folder (holding one of ``names``) or NIfTI file in ``folder``."""
     studies = {p.name: p for p in sorted(folder.iterdir())
-               if p.is_dir() and ((p / _LABELS).is_file() or (p / _PROB).is_file())}
+               if p.is_dir() and any((p / n).is_file() for n in names)}
     if studies:
         return studies
     files = {_stem(p): p for p in sorted(folder.iterdir())
              if p.is_file() and p.name.endswith((".nii", ".nii.gz"))}
     if not files:
-        raise InputError(f"{folder}: no study folders (with {_LABELS}) and no NIfTI files")
+        raise InputError(f"{folder}: no study folders (with {names[0]}) and no NIfTI files")
     return files
 
 
@@ -97,21 +101,34 @@ def _annotation(ref_file: Path, name: str, *, shared: bool) -> Path | None:
     return next((c for c in candidates if c.is_file()), None)
 
 
-def _pair(name: str, ref: Path, pred: Path, *, single: bool = False) -> MapPair:
-    ref_file = ref / _LABELS if ref.is_dir() else ref
+def _pair(name: str, ref: Path, pred: Path, *, ref_name: str, pred_name: str,
+          single: bool = False) -> MapPair:
+    ref_file = ref / ref_name if ref.is_dir() else ref
     if not ref_file.is_file():
-        raise InputError(f"{ref}: no {_LABELS}")
+        raise InputError(f"{ref}: no {ref_name}")
     annotated = _annotation(ref_file, name, shared=single or ref.is_dir())
-    if pred.is_dir():
-        labels, prob = pred / _LABELS, pred / _PROB
-        if labels.is_file():
-            return MapPair(name, ref_file, labels, prob if prob.is_file() else None, annotated)
-        return MapPair(name, ref_file, prob, None, annotated)
-    return MapPair(name, ref_file, pred, None, annotated)
+    if not pred.is_dir():
+        return MapPair(name, ref_file, pred, None, annotated)
+    labels, prob = pred / pred_name, pred / _PROB
+    if pred_name != _LABELS:
+        if not labels.is_file():
+            raise InputError(f"{pred}: no {pred_name}")
+        return MapPair(name, ref_file, labels, None, annotated)
+    if labels.is_file():
+        return MapPair(name, ref_file, labels, prob if prob.is_file() else None, annotated)
+    return MapPair(name, ref_file, prob, None, annotated)
 
 
-def pair_maps(reference: str | os.PathLike[str], prediction: str | os.PathLike[str]) -> Pairing:
+def pair_maps(
+    reference: str | os.PathLike[str],
+    prediction: str | os.PathLike[str],
+    *,
+    reference_name: str = _LABELS,
+    prediction_name: str = _LABELS,
+) -> Pairing:
     """Pair reference and prediction maps by subject name (see module notes).
+
+    ``reference_name`` / ``prediction_name``: the file read inside a study folder.
 
     Raises
     ------
@@ -123,16 +140,19 @@ def pair_maps(reference: str | os.PathLike[str], prediction: str | os.PathLike[s
     for p in (ref, pred):
         if not p.exists():
             raise InputError(f"{p}: no such file or folder")
-    single_ref = ref.is_file() or (ref / _LABELS).is_file()
-    single_pred = pred.is_file() or (pred / _LABELS).is_file() or (pred / _PROB).is_file()
+    pred_names = (prediction_name, _PROB) if prediction_name == _LABELS else (prediction_name,)
+    single_ref = ref.is_file() or (ref / reference_name).is_file()
+    single_pred = pred.is_file() or any((pred / n).is_file() for n in pred_names)
     if single_ref and single_pred:
         name = _stem(ref) if ref.is_file() else ref.name
-        return Pairing((_pair(name, ref, pred, single=True),), (), ())
+        return Pairing((_pair(name, ref, pred, ref_name=reference_name,
+                              pred_name=prediction_name, single=True),), (), ())
     if single_ref or single_pred:
         raise InputError(f"{ref if single_ref else pred}: one subject, but "
                          f"{pred if single_ref else ref} is a folder of subjects")
-    refs, preds = _entries(ref), _entries(pred)
-    pairs = tuple(_pair(n, refs[n], preds[n]) for n in refs if n in preds)
+    refs, preds = _entries(ref, (reference_name,)), _entries(pred, pred_names)
+    pairs = tuple(_pair(n, refs[n], preds[n], ref_name=reference_name,
+                        pred_name=prediction_name) for n in refs if n in preds)
     if not pairs:
         raise InputError(f"{ref} and {pred}: no subject name in common "
                          f"(e.g. {next(iter(refs))!r} vs {next(iter(preds))!r})")
@@ -201,6 +221,8 @@ def evaluate_maps(
     threshold: float = 0.5,
     roc_bins: int | None = 65536,
     plots: str | os.PathLike[str] | None = None,
+    reference_name: str = _LABELS,
+    prediction_name: str = _LABELS,
 ) -> dict[str, object]:
     """``vertebrafat evaluate``: pair, load and evaluate every subject; pooled report.
 
@@ -214,7 +236,8 @@ def evaluate_maps(
     from vertebrafat.image import spacing_from_affine
     from vertebrafat.measure import sagittal_axis
 
-    pairing = pair_maps(reference, prediction)
+    pairing = pair_maps(reference, prediction, reference_name=reference_name,
+                        prediction_name=prediction_name)
     results = {}
     for pair in pairing.pairs:
         d = load_pair(pair)
