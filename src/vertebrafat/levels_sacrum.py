@@ -5,7 +5,7 @@ sacrum is recognised when:
 
 - it is long: its largest extent (SD along its long axis) is >= 1.6 times the median of the
   bodies above (a whole sacrum labelled as one piece, VerSe style); or
-- it is a piece below L5 that is small (< 0.35 of the median body volume) or cut by the
+- it is a piece below L5 that is small (< 0.6 of the median body volume) or cut by the
   inferior edge of the field of view (:func:`count_sacral_fragments`): what a model trained
   on L1-L5-only masks (MyoSegmenTUM) makes of the top of the sacrum (15 of 30 subjects).
 
@@ -104,7 +104,7 @@ def looks_like_sacrum(lowest: BodyShape, above: list[BodyShape]) -> bool:
     return sacrum_features(lowest, above)["elongation"] >= 1.6
 
 
-def count_sacral_fragments(ordered: list[BodyShape], *, max_ratio: float = 0.35) -> int:
+def count_sacral_fragments(ordered: list[BodyShape], *, max_ratio: float = 0.6) -> int:
     """Number of bottom instances (``ordered`` top to bottom) that are sacral fragments.
 
     The lowest instance is one when the field of view cuts it below (``touches_inferior``): a
@@ -112,8 +112,8 @@ def count_sacral_fragments(ordered: list[BodyShape], *, max_ratio: float = 0.35)
     Then, walking up, an instance is a fragment while its volume is below ``max_ratio`` times
     the median volume of the 3 instances above it. At least 3 instances must remain above.
     MyoSegmenTUM truth L5 bodies are 0.73-1.07 times that median and never reach the inferior
-    edge; the sacral pieces a MyoSegmenTUM-trained model adds are 0.04-0.22 of it, or cut by
-    the inferior edge.
+    edge; the sacral pieces a MyoSegmenTUM-trained model adds are 0.04-0.22 of it, those of the
+    shipped model (trained with the phantom) up to 0.51 (myo05), or cut by the inferior edge.
     """
     k = len(ordered)
     if k - 1 >= 3 and ordered[-1].touches_inferior:
