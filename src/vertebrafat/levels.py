@@ -33,7 +33,7 @@ from scipy import ndimage as ndi
 from vertebrafat.anatomy import LABEL_OF_LEVEL
 from vertebrafat.errors import GeometryError, InputError
 from vertebrafat.image import WaterFatImage
-from vertebrafat.levels_instances import InstanceOptions, split_instances
+from vertebrafat.levels_instances import SIX_CONNECTED, InstanceOptions, split_instances
 from vertebrafat.levels_sacrum import (
     BodyShape,
     body_shape,
@@ -162,7 +162,7 @@ def _largest_component(mask: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.boo
     """The largest 6-connected component of a (sacrum) mask; None if empty or absent."""
     if mask is None or not mask.any():
         return None
-    comps, n = ndi.label(mask, structure=ndi.generate_binary_structure(3, 1))
+    comps, n = ndi.label(mask, structure=SIX_CONNECTED)
     if n == 1:
         return mask
     sizes = np.bincount(comps.ravel())[1:]
@@ -182,7 +182,6 @@ def _spine_order(shapes: list[BodyShape]) -> list[int]:
 
 
 FUSED_GAP_MM = 3.5
-_SIX_CONNECTED = ndi.generate_binary_structure(3, 1)
 
 
 def _extend_fused(
@@ -206,7 +205,7 @@ def _extend_fused(
         # two bodies, not sacral segments fused across a remnant disc (MyoSegmenTUM myo05, 44).
         # Cost: a sacrum given as a bare mask whose segments touch is no longer one piece
         # (phantom truth masks without the sacrum class); the model's sacrum class covers it.
-        touching = ndi.binary_dilation(inst[box] == above + 1, structure=_SIX_CONNECTED)
+        touching = ndi.binary_dilation(inst[box] == above + 1, structure=SIX_CONNECTED)
         if (touching & (inst[box] == below + 1)).any():
             break
         n_tail += 1

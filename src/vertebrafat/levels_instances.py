@@ -22,7 +22,7 @@ from vertebrafat.types import Affine, Mask
 
 Instances = npt.NDArray[np.int32]
 
-_SIX = ndi.generate_binary_structure(3, 1)
+SIX_CONNECTED = ndi.generate_binary_structure(3, 1)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def split_instances(
         raise InputError(f"mask: expected a 3D array, got shape {mask.shape}")
     aff = _check_affine(affine)
     spacing = tuple(float(s) for s in np.linalg.norm(aff[:3, :3], axis=0))
-    components, n_comp = ndi.label(mask, structure=_SIX)
+    components, n_comp = ndi.label(mask, structure=SIX_CONNECTED)
     out = np.zeros(mask.shape, dtype=np.int32)
     min_voxels = opts.min_volume_ml / voxel_volume_ml(aff)
     next_id = 1
@@ -116,7 +116,7 @@ def _split_component(
     padded = np.pad(comp, 1)
     dist = ndi.distance_transform_edt(padded, sampling=spacing)[1:-1, 1:-1, 1:-1]
     for depth in opts.erosion_steps_mm:
-        cores, n = ndi.label(dist > depth, structure=_SIX)
+        cores, n = ndi.label(dist > depth, structure=SIX_CONNECTED)
         if n == 0:
             break
         if n < 2:

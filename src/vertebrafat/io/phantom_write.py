@@ -214,13 +214,6 @@ def save_phantom_preview(study: PhantomStudy, path: str | os.PathLike[str]) -> N
     plt.close(fig)
 
 
-def _one_blas_thread() -> None:
-    """Pool initializer: one BLAS thread per worker (the workers already fill the cores)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-
-
 def _write_scan(
     out_dir: Path,
     seed: int,
@@ -277,9 +270,7 @@ def write_phantom_cohort(
     folders: list[Path] = []
     with ExitStack() as stack:
         if workers > 1:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread)
-            )
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=workers))
             done: Iterator[Path] = pool.map(_write_scan, *zip(*tasks, strict=True))
         else:
             done = (_write_scan(*task) for task in tasks)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from vertebrafat.phantom.acquisition import (
     FAT_PEAKS_AMPLITUDE,
@@ -112,15 +111,12 @@ def _r2star_search(sv: ComplexArray, t: FloatArray, c: npt.NDArray[np.complex128
     """
     svr = np.concatenate([sv.real, sv.imag]).astype(np.float32)
     energy = np.empty((len(R2STAR_GRID), sv.shape[1]), np.float32)
-    # One BLAS thread: a threaded sgemm splits the sums differently, and the phantom's bytes
-    # must not depend on the machine's thread count (same seed, same bytes).
-    with threadpool_limits(limits=1, user_api="blas"):
-        for k, r in enumerate(R2STAR_GRID):
-            a = np.stack([np.exp(-r * t), c * np.exp(-r * t)], axis=1)
-            q = np.linalg.qr(a)[0].conj().T
-            qr = np.block([[q.real, -q.imag], [q.imag, q.real]]).astype(np.float32)
-            p = qr @ svr
-            energy[k] = np.einsum("ij,ij->j", p, p)
+    for k, r in enumerate(R2STAR_GRID):
+        a = np.stack([np.exp(-r * t), c * np.exp(-r * t)], axis=1)
+        q = np.linalg.qr(a)[0].conj().T
+        qr = np.block([[q.real, -q.imag], [q.imag, q.real]]).astype(np.float32)
+        p = qr @ svr
+        energy[k] = np.einsum("ij,ij->j", p, p)
     best = np.clip(np.argmax(energy, axis=0), 1, len(R2STAR_GRID) - 2)
     e0, e1, e2 = (np.take_along_axis(energy, (best + o)[None], 0)[0] for o in (-1, 0, 1))
     curv = e0 - 2 * e1 + e2

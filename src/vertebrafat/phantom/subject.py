@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from vertebrafat.anatomy import LEVEL_OF_LABEL
 from vertebrafat.image import StudyMeta, WaterFatImage
@@ -281,9 +282,17 @@ def generate_subject(
     PhantomStudy
         Deterministic: the same arguments give identical arrays. Draws shared between scans
         come from ``default_rng([seed, index])``, per-scan ones from
-        ``default_rng([seed, index, scan])``.
+        ``default_rng([seed, index, scan])``. BLAS runs on one thread here: a threaded
+        matrix product splits its sums differently, and the bytes must not depend on the
+        machine's thread count.
     """
-    cfg = config or PhantomConfig()
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _generate(seed, index, scan, config or PhantomConfig(), echoes)
+
+
+def _generate(
+    seed: int, index: int, scan: int, cfg: PhantomConfig, echoes: bool
+) -> PhantomStudy:
     subj = _draw_subject(np.random.default_rng([seed, index]), cfg)
     srng = np.random.default_rng([seed, index, scan])
     acq = _acquisition(subj, srng, cfg, scan)

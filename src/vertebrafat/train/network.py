@@ -8,7 +8,7 @@ chosen by measurement (see the model card and ``benchmarks/bench_segment.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -31,6 +31,13 @@ class NetworkConfig:
     context_mm: tuple[float, ...] = ()
 
 
+_DEFAULT = NetworkConfig(
+    name="default",
+    features=(8, 16, 32, 64, 128),
+    dropout=(0.0, 0.0, 0.0, 0.1, 0.2),
+    batch_norm=True,
+    pixel_spacing_mm=1.25,
+)
 CONFIGS: dict[str, NetworkConfig] = {
     "reference": NetworkConfig(
         name="reference",
@@ -39,21 +46,9 @@ CONFIGS: dict[str, NetworkConfig] = {
         batch_norm=False,
         pixel_spacing_mm=1.0,
     ),
-    "default": NetworkConfig(
-        name="default",
-        features=(8, 16, 32, 64, 128),
-        dropout=(0.0, 0.0, 0.0, 0.1, 0.2),
-        batch_norm=True,
-        pixel_spacing_mm=1.25,
-    ),
-    "context": NetworkConfig(
-        name="context",
-        features=(8, 16, 32, 64, 128),
-        dropout=(0.0, 0.0, 0.0, 0.1, 0.2),
-        batch_norm=True,
-        pixel_spacing_mm=1.25,
-        context_mm=(4.0, 8.0),
-    ),
+    "default": _DEFAULT,
+    # the default network with 2.5D water context planes 4 and 8 mm to each side
+    "context": replace(_DEFAULT, name="context", context_mm=(4.0, 8.0)),
 }
 
 
