@@ -31,10 +31,10 @@ def test_demo_runs_offline_and_meets_the_phantom_floors(
     # what the model is trained to delineate)
     for level in ("L1", "L2", "L3", "L4", "L5"):
         assert summary["per_level_dice"][level] >= 0.90, level
-    # The fitted FF carries the magnitude-discrimination noise bias (+1.8 pp with the truth mask,
-    # benchmarks/bench_levels.py); automatic masks add under 1 pp to it. Issue 5's 0.3 pp target
-    # is not met yet: this floor keeps it from getting worse.
-    assert 0.0 < summary["bmf_bias_pp"] <= 3.0
+    # Truth is the marrow's own FF over each labelled body; the default 2 mm erosion measures
+    # within 0.15 pp of it with the truth mask (benchmarks/bench_levels.py). This subject with
+    # the model's masks: +0.12 pp over 20 levels (T9-S1); issue 5's target is |bias| <= 0.3 pp.
+    assert abs(summary["bmf_bias_pp"]) <= 0.3
     assert (out / "report.md").read_text().startswith("# vertebrafat demo on the built-in phantom")
 
 

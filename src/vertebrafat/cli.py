@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from vertebrafat.errors import VertebrafatError
+from vertebrafat.table import DEFAULT_EROSION_MM
 
 app = typer.Typer(
     name="vertebrafat",
@@ -195,7 +196,7 @@ def measure(
     ff: Annotated[Path, typer.Argument(help="Fat-fraction NIfTI (0-1, 0-100 or 0-1000).")],
     labels: Annotated[Path, typer.Argument(help="VerSe label map NIfTI on the same grid.")],
     out: Annotated[Path | None, typer.Option("--out", help="Write the table (.csv/.json).")] = None,
-    erosion_mm: ErosionOpt = 2.0,
+    erosion_mm: ErosionOpt = DEFAULT_EROSION_MM,
     slices: SlicesOpt = "all",
     ff_scale: FFScaleStudyOpt = None,
     subject: Annotated[str, typer.Option(help="Subject id written in the table.")] = "",
@@ -224,7 +225,7 @@ def segment(
     out: Annotated[Path, typer.Argument(help="Output folder (created; all files or none).")],
     model: Annotated[Path | None, typer.Option("--model", help="Model .onnx (default: shipped).")]
     = None,
-    erosion_mm: ErosionOpt = 2.0,
+    erosion_mm: ErosionOpt = DEFAULT_EROSION_MM,
     slices: SlicesOpt = "all",
     series: SeriesOpt = None,
     ff_scale: FFScaleStudyOpt = None,
@@ -399,8 +400,7 @@ def cohort(
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a dask.distributed scheduler.")
     ] = None,
-    erosion_mm: Annotated[float, typer.Option("--erosion-mm", help="In-plane erosion (mm).")]
-    = 1.0,
+    erosion_mm: ErosionOpt = DEFAULT_EROSION_MM,
     slices: Annotated[str, typer.Option(help="'all' or 'midN'.")] = "all",
     as_json: JsonOpt = False,
 ) -> None:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from vertebrafat.errors import InputError, VertebrafatError
 from vertebrafat.io.atomic import write_text_atomic
 from vertebrafat.io.table import load_table, save_table
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
 
 Status = Literal["ok", "skipped", "error"]
 _NIFTI_NAMES = ("water.nii.gz", "water.nii")
@@ -89,7 +89,7 @@ def process_study(
     *,
     name: str,
     model_path: str | None = None,
-    erosion_mm: float = 1.0,
+    erosion_mm: float = DEFAULT_EROSION_MM,
     slices: str = "all",
 ) -> StudyOutcome:
     """Run one study end to end and write its outputs; errors become the outcome's ``error``."""
@@ -124,7 +124,7 @@ def run_cohort(
     out_dir: str | os.PathLike[str],
     *,
     model_path: str | None = None,
-    erosion_mm: float = 1.0,
+    erosion_mm: float = DEFAULT_EROSION_MM,
     slices: str = "all",
     workers: int = 2,
     scheduler: str | None = None,

@@ -44,7 +44,7 @@ from scipy import ndimage as ndi
 
 from vertebrafat.anatomy import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
 from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.types import Affine, Labels, Volume
 
 _MID = re.compile(r"^mid([1-9][0-9]*)$")
@@ -118,7 +118,7 @@ def bmf_table(
     labels: Labels,
     *,
     affine: Affine,
-    erosion_mm: float = 2.0,
+    erosion_mm: float = DEFAULT_EROSION_MM,
     slices: str = "all",
     subject: str = "",
     scan: str = "1",

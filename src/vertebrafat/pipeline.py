@@ -20,7 +20,7 @@ from vertebrafat.image import WaterFatImage
 from vertebrafat.levels import VertebraLabelling, label_vertebrae
 from vertebrafat.measure import bmf_table
 from vertebrafat.qc import render_qc
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.types import Mask, Volume
 
 
@@ -89,7 +89,7 @@ def analyse_study(
     image: WaterFatImage,
     segmenter: Segmenter,
     *,
-    erosion_mm: float = 2.0,
+    erosion_mm: float = DEFAULT_EROSION_MM,
     slices: str = "all",
 ) -> StudyResult:
     """Segment, label, measure and picture one study.

@@ -18,7 +18,7 @@ import numpy as np
 
 from vertebrafat.image import WaterFatImage, spacing_from_affine
 from vertebrafat.pipeline import Segmenter, analyse_study
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.types import Labels
 
 # Published figures of Zhou et al. 2020 (Front. Endocrinol. 11:612) as quoted by the project.
@@ -73,7 +73,7 @@ def reproduce(
     studies: Iterable[RatedStudy],
     segmenter: Segmenter,
     *,
-    erosion_mm: float = 1.0,
+    erosion_mm: float = DEFAULT_EROSION_MM,
     progress: Callable[[int], None] | None = None,
 ) -> Reproduction:
     """Run the automatic pipeline on every study and compute the study's tables and figures.

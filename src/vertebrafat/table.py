@@ -28,6 +28,11 @@ COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
+DEFAULT_EROSION_MM: Final = 2.0
+"""In-plane erosion (mm) every verb measures with unless told otherwise: on the phantom it
+keeps the measured BMF within 0.2 pp of the truth (see ``measure.bmf_table``)."""
+
+
 @dataclass(frozen=True)
 class LevelMeasurement:
     """One row of the measurement table: the marrow fat of one vertebral body.

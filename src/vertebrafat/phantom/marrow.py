@@ -154,16 +154,15 @@ def marrow_ff(
     x: FloatArray,
     u: FloatArray,
     v: FloatArray,
-    depth_below_cortex_mm: FloatArray,
 ) -> FloatArray:
     """Marrow FF (fraction) at body-local points (mm): level baseline + smooth texture (about
-    +-2 pp) + fattier periphery (up to +12 pp, decaying over 3 mm below the cortex) + a water-rich
-    basivertebral vein notch, overridden by the level's lesions. Shapes of inputs broadcast.
+    +-2 pp) + a water-rich basivertebral vein notch, overridden by the level's lesions. Shapes
+    of inputs broadcast. (No fatty rim under the cortex: an earlier +12 pp one had no support
+    in the literature and made any eroded ROI read 1.7 pp below the whole-body truth.)
     """
     ff = np.full(np.broadcast(x, u, v).shape, marrow.ff_of(vertebra.level))
     for kx, ku, kv, phase, amp in marrow.waves:
         ff = ff + amp * np.cos(kx * x + ku * u + kv * v + phase + vertebra.centre_mm[2] * 0.05)
-    ff = ff + 0.12 * np.exp(-np.maximum(depth_below_cortex_mm, 0.0) / 3.0)
     vein = np.exp(-((u / 2.5) ** 2 + (x / 3.0) ** 2 + ((v + vertebra.depth_mm / 2) / 5.0) ** 2))
     ff = ff * (1 - 0.8 * vein)
     for les in lesions:

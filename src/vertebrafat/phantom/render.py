@@ -4,8 +4,10 @@ The body around the spine (skin, fat, muscles, abdomen, canal) is evaluated at e
 centre with soft edges one pixel wide; the spine (bodies, discs, posterior elements) is
 evaluated on three sub-slices per slice thickness and averaged, so thick-slice partial volume
 looks like a real sagittal acquisition. Output: proton-density water and fat maps, R2*, the
-VerSe labels (a voxel belongs to a body when at least half of it does) and, for the raters,
-each voxel's signed distance (mm) to the nearest body surface on the slice-centre plane.
+VerSe labels (a voxel belongs to a body when at least half of it does), the bodies' own
+marrow FF (the truth BMF is measured on it, so that partial volume with disc, cortex or
+surrounding fat is the measurement's error, not part of the truth) and, for the raters, each
+voxel's signed distance (mm) to the nearest body surface on the slice-centre plane.
 """
 
 from __future__ import annotations
@@ -29,15 +31,18 @@ class Rendered:
     """Tissue maps on the scan grid, each ``(slices, rows, cols)``.
 
     ``water_pd`` and ``fat_pd`` are proton densities (pure water = 1); ``r2star`` in 1/s;
-    ``labels`` VerSe uint8; ``surface_mm`` signed distance to the nearest body surface
-    (negative inside) at the slice centre, ``surface_label`` the label of that body and
-    ``surface_anterior`` the body-local AP position there (-1 posterior wall .. 1 anterior).
+    ``labels`` VerSe uint8; ``marrow_ff`` the body marrow's FF field (fraction) averaged over
+    the part of each voxel inside a body (NaN outside bodies); ``surface_mm`` signed distance
+    to the nearest body surface (negative inside) at the slice centre, ``surface_label`` the
+    label of that body and ``surface_anterior`` the body-local AP position there (-1 posterior
+    wall .. 1 anterior).
     """
 
     water_pd: FloatArray
     fat_pd: FloatArray
     r2star: FloatArray
     labels: np.ndarray
+    marrow_ff: FloatArray
     surface_mm: FloatArray
     surface_label: np.ndarray
     surface_anterior: FloatArray
@@ -169,6 +174,7 @@ def render(
     xs = slice_positions(affine, shape[0], n_sub=N_SUB)
     out = [np.zeros(shape) for _ in range(3)]
     labels = np.zeros(shape, np.uint8)
+    ff_sum, ff_weight = np.zeros(shape), np.zeros(shape)
     surface, surface_label, anterior = (
         np.full(shape, 99.0),
         np.zeros(shape, np.uint8),
@@ -195,6 +201,8 @@ def render(
             for hit in paint_bodies(cur, anatomy, marrow, lesions, x, plane):
                 key, win = hit.vertebra.level, hit.window
                 occupancy[key] = (win, occupancy.get(key, (win, 0.0))[1] + hit.occupancy / N_SUB)
+                ff_sum[i][win] += hit.occupancy * hit.marrow_ff
+                ff_weight[i][win] += hit.occupancy
                 if m == N_SUB // 2:
                     closer = hit.distance_mm < surface[i][win]
                     surface[i][win][closer] = hit.distance_mm[closer]
@@ -208,6 +216,7 @@ def render(
         fat_pd=out[1],
         r2star=out[2],
         labels=labels,
+        marrow_ff=np.where(ff_weight > 0, ff_sum / np.where(ff_weight > 0, ff_weight, 1), np.nan),
         surface_mm=surface,
         surface_label=surface_label,
         surface_anterior=anterior,

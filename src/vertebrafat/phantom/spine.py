@@ -32,13 +32,15 @@ class Plane:
 
 @dataclass(frozen=True)
 class BodyHit:
-    """Where a body was painted on a plane: window, signed distance, local ``w``, occupancy."""
+    """Where a body was painted on a plane: window, signed distance, local ``w``, occupancy
+    (cortex included) and the body's marrow FF field (fraction; defined on the whole window)."""
 
     vertebra: Vertebra
     window: tuple[slice, slice]
     distance_mm: FloatArray
     w_mm: FloatArray
     occupancy: FloatArray
+    marrow_ff: FloatArray
 
 
 def _local(
@@ -194,12 +196,11 @@ def paint_bodies(
             x=np.full_like(u, xi),
             u=u,
             v=w,
-            depth_below_cortex_mm=-(sd + v.shell_mm),
         )
         paint(
             sub,
             ramp(-(sd + v.shell_mm), plane.px),
             tissue("marrow", plane.field_t, fat_fraction=ff, r2star_3t=marrow.r2star_per_s),
         )
-        hits.append(BodyHit(v, win, sd, w, occ))
+        hits.append(BodyHit(v, win, sd, w, occ, ff))
     return hits

@@ -94,7 +94,9 @@ class PhantomStudy:
         One row per labelled level, cranio-caudal; FF statistics of ``ff_true`` inside the
         whole label.
     ff_true : Volume
-        Noise-free FF map (%), float32, same shape as the image.
+        Noise-free FF map (%), float32, same shape as the image: inside the labelled bodies the
+        marrow's own FF (partial volume with cortex, disc or neighbouring fat excluded: that is
+        what a measurement must see through), elsewhere the voxel's FF.
     lesions : tuple of Lesion
         Focal findings (haemangioma, Modic 1/2, fracture).
     acquisition : Acquisition
@@ -309,9 +311,9 @@ def _generate(
     )
     sig, w, f, r2 = acquire(tissue, subj.anatomy, acq, srng)
     pd = tissue.water_pd + tissue.fat_pd
-    ff_true = np.where(pd > 1e-6, 100 * tissue.fat_pd / np.where(pd > 1e-6, pd, 1), 0.0).astype(
-        np.float32
-    )
+    ff_voxel = np.where(pd > 1e-6, 100 * tissue.fat_pd / np.where(pd > 1e-6, pd, 1), 0.0)
+    body = (tissue.labels > 0) & np.isfinite(tissue.marrow_ff)
+    ff_true = np.where(body, 100 * np.nan_to_num(tissue.marrow_ff), ff_voxel).astype(np.float32)
     sid = subject_id(index)
     meta = StudyMeta(
         source=f"phantom seed {seed} subject {sid} scan {scan}",
