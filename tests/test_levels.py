@@ -299,3 +299,25 @@ def test_small_pieces_below_the_last_body_are_sacrum(rows: int) -> None:
     assert set(np.unique(result.labels[:, start:])) == {0, 26}
     assert result.anchor == "sacrum"
     assert result.level_flags[26] == ("partial_fov",)
+
+
+def test_sacral_segments_close_across_the_whole_endplate_are_one_sacrum() -> None:
+    start = 2 + 5 * (H + GAP)
+    truth, _ = stack(5, rows=start + H + 1 + 4)
+    truth[1:6, start : start + H, 2:10] = 6  # S1, a full-size segment
+    truth[1:6, start + H + 1 :, 2:10] = 6  # S2 one row below it (remnant disc), cut by the FOV
+    rows_1_5_mm = AFFINE.copy()
+    rows_1_5_mm[2, 1] = -1.5  # gaps centre to centre: discs 4.5 mm, S1/S2 3 mm
+    result = label_vertebrae(truth > 0, rows_1_5_mm)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24, 26]
+    assert result.anchor == "sacrum"
+
+
+def test_a_body_reaching_the_sacrum_at_one_corner_is_not_fused_into_it() -> None:
+    # myo30: the predicted L5 comes within 3 mm of the predicted S1 at one corner only
+    start = 2 + 5 * (H + GAP)
+    truth, _ = stack(5, rows=start + 3)
+    truth[3, start - GAP : start, 2] = 5  # spur of L5, diagonal to the sacrum (2.8 mm)
+    truth[2:5, start:, 3:8] = 6  # sacral top cut by the FOV
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24, 26]
