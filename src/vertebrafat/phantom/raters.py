@@ -28,13 +28,21 @@ def annotated_slices(labels: Labels, *, n: int) -> tuple[int, ...]:
 def _jitter(
     rng: np.random.Generator, y: FloatArray, z: FloatArray, *, amplitude_mm: float
 ) -> FloatArray:
-    """Smooth random field (wavelengths 12-40 mm) with standard deviation ``amplitude_mm``."""
-    g = np.zeros_like(y)
+    """Smooth random field (wavelengths 12-40 mm) with standard deviation ``amplitude_mm``.
+
+    ``y``, ``z``: a plane's ``(rows, cols)`` world coordinates, affine in the pixel indices, so
+    each wave separates into row and column factors (two small matrix products).
+    """
+    waves = []
     for _ in range(8):
         k = rng.normal(0, 1, 2)
         k *= 2 * np.pi / rng.uniform(12.0, 40.0) / np.linalg.norm(k)
-        g += np.cos(k[0] * y + k[1] * z + rng.uniform(0, 2 * np.pi))
-    return amplitude_mm * g / 2.0
+        waves.append((k[0], k[1], rng.uniform(0, 2 * np.pi)))
+    ky, kz, phase = (np.array(w) for w in zip(*waves, strict=True))
+    a = ky * y[:, :1] + kz * z[:, :1] + phase  # (rows, waves)
+    b = ky * (y[:1] - y[:1, :1]).T + kz * (z[:1] - z[:1, :1]).T  # (cols, waves)
+    g = np.cos(a) @ np.cos(b).T - np.sin(a) @ np.sin(b).T
+    return np.asarray(amplitude_mm * g / 2.0, dtype=np.float64)
 
 
 def draw_rater(

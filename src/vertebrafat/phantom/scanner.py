@@ -2,7 +2,8 @@
 
 Coil sensitivity falls off from a posterior spine coil (0.2-1.2) and towards the FOV's
 cranio-caudal ends; the field map is a smooth 2nd-order polynomial (~20-40 Hz per term at 3 T,
-scaled with field strength), known to the fit as on a scanner's field-map estimate.
+scaled with field strength), known to the fit as on a scanner's field-map estimate (so the echoes
+are simulated demodulated and the field map's phase is put on only the echoes that are kept).
 """
 
 from __future__ import annotations
@@ -13,13 +14,18 @@ import numpy.typing as npt
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
 from vertebrafat.phantom.anatomy import Anatomy
 from vertebrafat.phantom.render import Rendered
-from vertebrafat.phantom.signal import fit_echoes, simulate_echoes
+from vertebrafat.phantom.signal import apply_field_map, fit_echoes, simulate_echoes
 from vertebrafat.types import Volume
 
 
 def acquire(
-    tissue: Rendered, anatomy: Anatomy, acq: Acquisition, srng: np.random.Generator
-) -> tuple[npt.NDArray[np.complex64], Volume, Volume, Volume]:
+    tissue: Rendered,
+    anatomy: Anatomy,
+    acq: Acquisition,
+    srng: np.random.Generator,
+    *,
+    keep_echoes: bool = False,
+) -> tuple[npt.NDArray[np.complex64] | None, Volume, Volume, Volume]:
     """Scan the tissue maps: coil, B0 field map, phase, noisy echoes and their voxelwise fit.
 
     Parameters
@@ -33,10 +39,12 @@ def acquire(
     srng : numpy.random.Generator
         The scan's stream: draws the coil fall-off, the field map polynomial, the phase
         offset and the complex Gaussian noise (in that order).
+    keep_echoes : bool
+        Return the echoes (the field map's phase applied); otherwise None.
 
     Returns
     -------
-    echoes : ndarray of complex64, shape (n_echoes, slices, rows, cols)
+    echoes : ndarray of complex64, shape (n_echoes, slices, rows, cols), or None
         Noisy complex echoes (pure water at coil 1 = magnitude 1 at TE 0).
     water, fat : Volume
         Fitted magnitudes (same scale), noise bias included.
@@ -55,23 +63,21 @@ def acquire(
     fmap = b[0] + b[1] * y / 100 + b[2] * z / 100 + b[3] * (z / 100) ** 2 + b[4] * y * z / 1e4
     phase = srng.uniform(-np.pi, np.pi) + 0.3 * y / 100 + 0.2 * z / 100
     tes = acq.echo_times_ms
+    sigma = 1.0 / acq.snr
     sig = simulate_echoes(
         tissue.water_pd,
         tissue.fat_pd,
         tissue.r2star,
         coil=coil,
-        field_map_hz=fmap,
+        field_map_hz=None,
         phase_rad=phase,
         tes_ms=tes,
         field_t=field_t,
-        sigma=1.0 / acq.snr,
+        sigma=sigma,
         rng=srng,
     )
-    w, f, r2 = fit_echoes(
-        sig,
-        tes_ms=tes,
-        field_t=field_t,
-        field_map_hz=np.broadcast_to(fmap, shape),
-        sigma=1.0 / acq.snr,
-    )
-    return sig, w, f, r2
+    w, f, r2 = fit_echoes(sig, tes_ms=tes, field_t=field_t, field_map_hz=None, sigma=sigma)
+    if not keep_echoes:
+        return None, w, f, r2
+    t = np.asarray(tes) * 1e-3
+    return apply_field_map(sig, t, np.broadcast_to(fmap, shape)), w, f, r2

@@ -309,7 +309,7 @@ def _generate(
         field_t=acq.field_strength_t,
         texture_waves=subj.texture,
     )
-    sig, w, f, r2 = acquire(tissue, subj.anatomy, acq, srng)
+    sig, w, f, r2 = acquire(tissue, subj.anatomy, acq, srng, keep_echoes=echoes)
     pd = tissue.water_pd + tissue.fat_pd
     ff_voxel = np.where(pd > 1e-6, 100 * tissue.fat_pd / np.where(pd > 1e-6, pd, 1), 0.0)
     body = (tissue.labels > 0) & np.isfinite(tissue.marrow_ff)
@@ -342,7 +342,7 @@ def _generate(
         marrow=subj.marrow,
         seed=seed,
         index=index,
-        echoes=(sig * np.complex64(GAIN)).astype(np.complex64) if echoes else None,
+        echoes=None if sig is None else (sig * np.complex64(GAIN)).astype(np.complex64),
     )
 
 

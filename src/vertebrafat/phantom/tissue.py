@@ -80,11 +80,10 @@ def ramp(inside_mm: FloatArray, px_mm: float) -> FloatArray:
 
 def paint(canvas: Canvas, occupancy: FloatArray | float, props: Props) -> None:
     """Replace the fraction ``occupancy`` of every pixel by tissue ``props`` (in place)."""
-    w, f, r2 = props
-    keep = 1.0 - occupancy
-    canvas.water[...] = keep * canvas.water + occupancy * w
-    canvas.fat[...] = keep * canvas.fat + occupancy * f
-    canvas.r2star[...] = keep * canvas.r2star + occupancy * r2
+    for layer, value in zip((canvas.water, canvas.fat, canvas.r2star), props, strict=True):
+        delta = value - layer  # layer + occupancy * (value - layer), in place
+        delta *= occupancy
+        layer += delta
 
 
 def abdomen_texture(waves: FloatArray, x: float, y: FloatArray, z: FloatArray) -> FloatArray:
