@@ -189,3 +189,25 @@ def test_cli_train_refuses_unknown_channel(
 ) -> None:
     assert main(["train", str(cohort), str(tmp_path / "m"), "--channels", "water,t1"]) == 2
     assert "--channels water,t1" in capsys.readouterr().err
+
+
+def test_named_dice_does_not_charge_an_unlabelled_t12_to_l1() -> None:
+    from vertebrafat.train.evaluate import score_subject, summarise
+
+    labels = np.zeros((3, 30, 10), np.uint8)
+    labels[:, 5:11, 2:8] = 20  # L1: 3 x 6 x 6 = 108 voxels
+    labels[:, 15:21, 2:8] = 21  # L2
+    pred = labels > 0
+    pred[:, 0:4, 2:8] = True  # T12, a real body the truth leaves unlabelled (72 voxels)
+    named = labels.copy()
+    named[:, 0:4, 2:8] = 19
+    known = np.ones(labels.shape, bool)
+    scores = score_subject(labels, pred, known, subject="s", named=named)
+    # Voronoi share: T12's voxels are nearest to L1, so they are L1's false positives
+    assert scores.dice_per_level == {"L1": pytest.approx(2 * 108 / (108 + 180)), "L2": 1.0}
+    assert scores.dice_named == {"L1": 1.0, "L2": 1.0}
+    assert scores.dice_binary == pytest.approx(2 * 216 / (216 + 288))
+    misnamed = score_subject(labels, pred, known, subject="s", named=np.where(named, named + 1, 0))
+    assert misnamed.dice_named["L1"] == 0.0  # T12 named L1, L1 named L2: no overlap with L1
+    summary = summarise([scores, misnamed])
+    assert summary["per_vertebra_named"]["mean"] == pytest.approx((1 + 1 + 0 + 0) / 4)

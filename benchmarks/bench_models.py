@@ -1,0 +1,90 @@
+"""Model configurations side by side on the MyoSegmenTUM subjects each model held out.
+
+Run: ``python benchmarks/bench_models.py [MODEL.onnx ...]`` (default: the shipped model and
+every ``runs/cmp-*/*.onnx``, e.g. the reference configuration (a) and the default (b) trained by
+the same command on the same split; see the README's benchmark section). For each model: its
+card's held-out subjects scored water-only on the native grid, per-vertebra Dice (Voronoi share
+of the loss region, the card's figure) and named per-vertebra Dice (after ``label_vertebrae``,
+a wrongly named body scores 0), per-subject Dice, ONNX Runtime time for 20 slices, parameters,
+GFLOP per 256x256 slice and training time, printed beside the study's 0.849.
+Skips with a message when ``../shared/data/myosegmentum`` is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vertebrafat.io.model import load_model
+from vertebrafat.segment import predict, run_network
+from vertebrafat.train.dataset import load_subject
+from vertebrafat.train.evaluate import evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+MYO = ROOT.parent / "shared" / "data" / "myosegmentum"
+SHIPPED = ROOT / "src" / "vertebrafat" / "models" / "vertebrafat-unet-default.onnx"
+STUDY_DICE = 0.849
+
+
+def score(path: Path) -> dict[str, Any]:
+    """Held-out accuracy and speed of the model at ``path``."""
+    net = load_model(path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    names = [s.split("/")[-1] for s in card["training"]["validation_subjects"]]
+    subjects = [load_subject(MYO / n, annotated=False) for n in names if (MYO / n).is_dir()]
+    result = evaluate(subjects, lambda im: predict(net, im), channel_sets=(("water",),))
+    res = result["water"]
+    assert isinstance(res, dict)
+    x = np.random.default_rng(0).standard_normal(
+        (20, net.card.n_planes, 256, 256)).astype(np.float32)
+    run_network(net.session, x[:2], divisor=net.card.divisor, batch=32)
+    t0 = time.perf_counter()
+    run_network(net.session, x, divisor=net.card.divisor, batch=32)
+    infer = time.perf_counter() - t0
+    return {
+        "name": f"{card['architecture']['config']} ({path.parent.name})",
+        "subjects": len(subjects),
+        "vertebra": res["per_vertebra"],
+        "named": res["per_vertebra_named"],
+        "subject": res["per_subject"],
+        "infer_s": infer,
+        "params_m": card["architecture"]["parameters"] / 1e6,
+        "gflops": card["architecture"]["gflops_per_256x256_slice"],
+        "train_min": card["training"]["duration_s"] / 60,
+        "epochs": card["training"]["epochs_run"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", type=Path)
+    args = parser.parse_args()
+    if not MYO.is_dir():
+        print(f"MyoSegmenTUM not found at {MYO}: skipped")
+        return
+    models = args.models or [SHIPPED, *sorted((ROOT / "runs").glob("cmp-*/*.onnx"))]
+    rows = [score(p) for p in models]
+
+    def ms(s: dict[str, Any]) -> str:
+        return f"{s['mean']:.3f} ± {s['sd']:.3f}"
+
+    print(f"{'model':28s} {'n':>3s} {'vertebra Dice':>15s} {'named Dice':>15s} "
+          f"{'subject Dice':>15s} {'20 sl. s':>8s} {'M par':>6s} {'GFLOP':>6s} "
+          f"{'train min':>9s} {'epochs':>6s}")
+    for r in rows:
+        print(f"{r['name']:28s} {r['subjects']:>3d} {ms(r['vertebra']):>15s} "
+              f"{ms(r['named']):>15s} {ms(r['subject']):>15s} {r['infer_s']:>8.3f} "
+              f"{r['params_m']:>6.2f} {r['gflops']:>6.2f} {r['train_min']:>9.1f} "
+              f"{r['epochs']:>6d}")
+    print(f"{'study U-Net (published)':28s} {'31':>3s} {'-':>15s} {'-':>15s} "
+          f"{STUDY_DICE:>15.3f} {'16 s*':>8s}   (*20 slices end to end, 4-core CPU)")
+    print("target (issue 4): per-vertebra Dice >= 0.93 on held-out MyoSegmenTUM subjects")
+
+
+if __name__ == "__main__":
+    main()
