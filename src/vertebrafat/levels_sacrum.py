@@ -104,11 +104,16 @@ def looks_like_sacrum(lowest: BodyShape, above: list[BodyShape]) -> bool:
     return sacrum_features(lowest, above)["elongation"] >= 1.6
 
 
+FULL_BODY_RATIO = 0.9
+
+
 def count_sacral_fragments(ordered: list[BodyShape], *, max_ratio: float = 0.6) -> int:
     """Number of bottom instances (``ordered`` top to bottom) that are sacral fragments.
 
     The lowest instance is one when the field of view cuts it below (``touches_inferior``): a
-    lumbar protocol covers L1 to the sacrum, so what the inferior edge cuts is the sacrum.
+    lumbar protocol covers L1 to the sacrum, so what the inferior edge cuts is the sacrum;
+    unless it is as large as a whole body (``FULL_BODY_RATIO`` of the median of the 3 above):
+    then it is L5 with a leak through the L5/S1 disc to the edge (the shipped model on myo41).
     Then, walking up, an instance is a fragment while its volume is below ``max_ratio`` times
     the median volume of the 3 instances above it. At least 3 instances must remain above.
     MyoSegmenTUM truth L5 bodies are 0.73-1.07 times that median and never reach the inferior
@@ -117,7 +122,9 @@ def count_sacral_fragments(ordered: list[BodyShape], *, max_ratio: float = 0.6) 
     """
     k = len(ordered)
     if k - 1 >= 3 and ordered[-1].touches_inferior:
-        k -= 1
+        above = float(np.median([b.volume_ml for b in ordered[max(k - 4, 0) : k - 1]]))
+        if ordered[-1].volume_ml < FULL_BODY_RATIO * above:
+            k -= 1
     while k - 1 >= 3:
         above = float(np.median([b.volume_ml for b in ordered[max(k - 4, 0) : k - 1]]))
         if ordered[k - 1].volume_ml >= max_ratio * above:
