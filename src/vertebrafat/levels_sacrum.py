@@ -80,17 +80,23 @@ def sacrum_features(lowest: BodyShape, above: list[BodyShape]) -> dict[str, floa
 
     ``elongation``: largest SD of ``lowest`` / median largest SD above. ``turn_deg``: angle
     between the last step of the centroid path and the mean direction of the steps above it.
-    ``volume_ratio``: volume of ``lowest`` / median volume above.
+    ``volume_ratio``: volume of ``lowest`` / median volume above. Pieces above under 0.1 of
+    the largest one's volume (specks on the image border) are left out of these medians.
     """
+    largest = max(b.volume_ml for b in above)
+    above = [b for b in above if b.volume_ml >= 0.1 * largest] or above  # specks out
     centres = np.array([b.centre_mm for b in above] + [lowest.centre_mm])
     steps = np.diff(centres, axis=0)
     spine = steps[:-1].sum(axis=0)
     last = steps[-1]
     cos = float(spine @ last) / max(float(np.linalg.norm(spine) * np.linalg.norm(last)), 1e-9)
+    # specks on the border (kept: they touch it) have zero spread; never divide by zero
+    sd_above = max(float(np.median([b.axes_sd_mm[0] for b in above])), 1e-6)
+    vol_above = max(float(np.median([b.volume_ml for b in above])), 1e-9)
     return {
-        "elongation": lowest.axes_sd_mm[0] / float(np.median([b.axes_sd_mm[0] for b in above])),
+        "elongation": lowest.axes_sd_mm[0] / sd_above,
         "turn_deg": float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))),
-        "volume_ratio": lowest.volume_ml / float(np.median([b.volume_ml for b in above])),
+        "volume_ratio": lowest.volume_ml / vol_above,
     }
 
 
