@@ -6,7 +6,7 @@ the same command on the same split; see the README's benchmark section). For eac
 card's held-out subjects scored water-only on the native grid, per-vertebra Dice (Voronoi share
 of the loss region, the card's figure) and named per-vertebra Dice (after ``label_vertebrae``,
 a wrongly named body scores 0), per-subject Dice, ONNX Runtime time for 20 slices, parameters,
-GFLOP per 256x256 slice and training time, printed beside the study's 0.849.
+GFLOP per 256x256 slice and training-loop time (summed over resumes), beside the study's 0.849.
 Skips with a message when ``../shared/data/myosegmentum`` is absent.
 """
 
@@ -55,7 +55,7 @@ def score(path: Path) -> dict[str, Any]:
         "infer_s": infer,
         "params_m": card["architecture"]["parameters"] / 1e6,
         "gflops": card["architecture"]["gflops_per_256x256_slice"],
-        "train_min": card["training"]["duration_s"] / 60,
+        "train_min": card["training"]["train_loop_s"] / 60,  # cumulative over resumes
         "epochs": card["training"]["epochs_run"],
     }
 
@@ -75,7 +75,7 @@ def main() -> None:
 
     print(f"{'model':28s} {'n':>3s} {'vertebra Dice':>15s} {'named Dice':>15s} "
           f"{'subject Dice':>15s} {'20 sl. s':>8s} {'M par':>6s} {'GFLOP':>6s} "
-          f"{'train min':>9s} {'epochs':>6s}")
+          f"{'loop min':>9s} {'epochs':>6s}")
     for r in rows:
         print(f"{r['name']:28s} {r['subjects']:>3d} {ms(r['vertebra']):>15s} "
               f"{ms(r['named']):>15s} {ms(r['subject']):>15s} {r['infer_s']:>8.3f} "

@@ -71,7 +71,9 @@ def benchmark_study(folder: Path) -> tuple[Path, WaterFatImage, str]:
     try:
         from vertebrafat.phantom import generate_subject  # type: ignore[import-not-found]
 
-        image, source = generate_subject(seed=0, index=0).image, "phantom P001"
+        # seed 0, index 12 is the first phantom subject acquired as 20 slices of 256 x 256
+        image, source = generate_subject(seed=0, index=12).image, "phantom seed 0 P013"
+        assert image.shape == (20, 256, 256), image.shape
     except ImportError:
         image, source = myo_study(), "MyoSegmenTUM myo01 + synthetic fat (no phantom yet)"
     save_dicom_study(

@@ -248,3 +248,17 @@ def test_cli_measure_refuses_mismatched_grids(
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "labels.nii.gz" in err and len(err.splitlines()) == 1
+
+
+def test_erosion_in_the_bounding_box_equals_erosion_of_the_whole_slice() -> None:
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(0)
+    aff = np.diag([3.0, 1.3, 0.9, 1.0])
+    for trial in range(40):
+        region = rng.random((3, 30, 27)) > (0.3 if trial % 2 else 0.6)
+        region[:, 5:12, 20:27] = True  # touches the border
+        depth = float(rng.uniform(0.5, 4.0))
+        whole = np.stack([ndi.distance_transform_edt(s, sampling=(1.3, 0.9)) > depth
+                          for s in region])
+        assert np.array_equal(erode_in_plane(region, aff, erosion_mm=depth), whole)
