@@ -105,15 +105,25 @@ def _panel(
     ax: Any, background: npt.NDArray[np.floating], regions: dict[int, npt.NDArray[np.bool_]],
     axis: int, index: int, affine: Affine, window: tuple[float, float], *, linewidth: float,
 ) -> tuple[float, float, float, float]:
-    """Draw slice ``index`` in grey with each region outlined in its colour; return the extent."""
+    """Draw slice ``index`` in grey with each region outlined in its colour; return the extent.
+
+    Outlines are the regions' boundary pixels (``linewidth`` >= 1.2: two pixels thick) drawn as
+    one RGBA overlay: one image per panel instead of a contour per region, several times faster.
+    """
+    from scipy import ndimage as ndi
+
     image, extent = _view(background, axis, index, affine)
     ax.imshow(image, cmap="gray", vmin=window[0], vmax=window[1], extent=extent,
               interpolation="nearest")
+    overlay = np.zeros((*image.shape, 4))
     for label, region in regions.items():
         plane, _ = _view(region, axis, index, affine)
+        plane = plane.astype(bool)
         if plane.any():
-            ax.contour(plane.astype(float), levels=[0.5], colors=[_colour(label)],
-                       linewidths=linewidth, extent=extent, origin="upper")
+            inner = ndi.binary_erosion(plane, iterations=2 if linewidth >= 1.2 else 1)
+            overlay[plane & ~inner] = (*_colour(label), 1.0)
+    if overlay[..., 3].any():
+        ax.imshow(overlay, extent=extent, interpolation="nearest")
     ax.set_axis_off()
     return extent
 
