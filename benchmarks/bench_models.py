@@ -42,9 +42,9 @@ def score(path: Path) -> dict[str, Any]:
     assert isinstance(res, dict)
     x = np.random.default_rng(0).standard_normal(
         (20, net.card.n_planes, 256, 256)).astype(np.float32)
-    run_network(net.session, x[:2], divisor=net.card.divisor, batch=32)
+    run_network(net.session, x[:2], divisor=net.card.divisor)
     t0 = time.perf_counter()
-    run_network(net.session, x, divisor=net.card.divisor, batch=32)
+    run_network(net.session, x, divisor=net.card.divisor)
     infer = time.perf_counter() - t0
     return {
         "name": f"{card['architecture']['config']} ({path.parent.name})",

@@ -105,7 +105,7 @@ def stages(image: WaterFatImage, study: Path) -> dict[str, float]:
     times["load"], image = best_of(lambda: load_study(study))
     times["preprocess"], (x, _axes) = best_of(lambda: canonical_input(image, card))
     times["inference"], logits = best_of(
-        lambda: run_network(model.session, x, divisor=card.divisor, batch=32)
+        lambda: run_network(model.session, x, divisor=card.divisor)
     )
 
     def post() -> Any:

