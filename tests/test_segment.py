@@ -295,3 +295,21 @@ def test_shipped_model_loads_and_is_valid_onnx() -> None:
     assert model.card.required_channels == ("water",)
     assert model.card.classes[1] == "vertebral_body"
     onnx.checker.check_model(onnx.load(model.source))
+
+
+def test_resample_linear_equals_two_tap_interpolation() -> None:
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 3, 10, 13), dtype=np.float32)
+    out_shape = (7, 17)
+    # the same pixel-centre mapping, evaluated by scipy (order 1, edges clamped)
+    r = np.clip((np.arange(7) + 0.5) * 10 / 7 - 0.5, 0, 9)
+    c = np.clip((np.arange(17) + 0.5) * 13 / 17 - 0.5, 0, 12)
+    rr, cc = np.meshgrid(r, c, indexing="ij")
+    expected = np.stack([[ndi.map_coordinates(p, [rr, cc], order=1, mode="nearest") for p in v]
+                         for v in x])
+    got = resample_linear(x, out_shape)
+    assert got.shape == (2, 3, 7, 17) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert np.array_equal(resample_linear(x, (10, 13)), x)

@@ -230,16 +230,17 @@ def linear_matrix(n_in: int, n_out: int) -> npt.NDArray[np.float32]:
 
 def resample_linear(volume: npt.NDArray[np.float32], shape: tuple[int, int]) -> Volume:
     """Resize the last two axes of ``(..., rows, cols)`` to ``shape`` by separable linear
-    interpolation (two taps per axis, no anti-aliasing). Same shape in, same values out."""
+    interpolation (two taps per axis, no anti-aliasing). Same shape in, same values out.
+
+    Applied as the matrices of :func:`linear_matrix` (``R @ x @ C.T``): a matrix product is
+    several times faster than gathering the taps (77 x 7 planes of 224^2 -> 179^2: 0.18 s
+    against 1.57 s on 2 cores).
+    """
     out = np.asarray(volume, dtype=np.float32)
-    for axis, n_out in ((-2, shape[0]), (-1, shape[1])):
-        n_in = out.shape[axis]
-        if n_in == n_out:
-            continue
-        lo, hi, w = _taps(n_in, n_out)
-        w_b = w[:, None] if axis == -2 else w
-        a, b = np.take(out, lo, axis=axis), np.take(out, hi, axis=axis)
-        out = a + w_b * (b - a)
+    if out.shape[-2] != shape[0]:
+        out = np.matmul(linear_matrix(out.shape[-2], shape[0]), out)
+    if out.shape[-1] != shape[1]:
+        out = np.matmul(out, linear_matrix(out.shape[-1], shape[1]).T)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
