@@ -333,3 +333,27 @@ def test_single_voxel_specks_on_the_border_do_not_break_the_naming() -> None:
     result = label_vertebrae(mask, AFFINE)
     assert names_top_down(result.labels, truth)[-1] == 24  # the lowest body is L5, no sacrum
     assert "no_sacrum" in result.study_flags
+
+
+def test_a_whole_body_reaching_the_inferior_edge_is_l5_not_sacrum() -> None:
+    # myo41: the model's L5 leaks through the L5/S1 disc to the edge; at the full size of a
+    # body it is not a sacral piece cut by the field of view
+    truth, spans = stack(5)
+    truth = truth[:, : spans[-1][1] + 1]
+    truth[1:6, spans[-1][1] :, 2:10] = 5  # L5, one row taller, touching the inferior edge
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24]
+    assert "no_sacrum" in result.study_flags
+
+
+def test_a_disc_bridged_over_16_mm_is_still_cut() -> None:
+    # myo35: eroding up to 7 mm left the bridge; bodies 24 x 28 x 32 mm keep a core to 12 mm
+    one_mm = np.diag([-1.0, -1.0, -1.0, 1.0])[:, [0, 2, 1, 3]]
+    mask = np.zeros((24, 70, 32), dtype=bool)
+    mask[:, 0:28] = True  # body 1
+    mask[:, 36:64] = True  # body 2, below an 8 mm disc
+    mask[4:20, 28:36, 8:24] = True  # the bridge: 16 x 16 mm through the whole disc
+    inst, n = split_instances(mask, one_mm)
+    assert n == 2
+    assert len(np.unique(inst[:, 0:28])) == 1 and len(np.unique(inst[:, 36:64])) == 1
+    assert inst[0, 0, 0] != inst[0, 63, 0]
