@@ -80,6 +80,8 @@ def ramp(inside_mm: FloatArray, px_mm: float) -> FloatArray:
 
 def paint(canvas: Canvas, occupancy: FloatArray | float, props: Props) -> None:
     """Replace the fraction ``occupancy`` of every pixel by tissue ``props`` (in place)."""
+    if isinstance(occupancy, np.ndarray) and not occupancy.any():
+        return  # nothing of this tissue here (one read instead of three blends)
     for layer, value in zip((canvas.water, canvas.fat, canvas.r2star), props, strict=True):
         delta = value - layer  # layer + occupancy * (value - layer), in place
         delta *= occupancy
