@@ -32,6 +32,7 @@ import numpy as np
 
 from vertebrafat.levels import label_vertebrae
 from vertebrafat.measure import bmf_table
+from vertebrafat.phantom import PhantomConfig
 
 MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegmentum"
 Case = tuple[np.ndarray, np.ndarray]  # (label map, affine)
@@ -177,10 +178,16 @@ def bench_model(model_path: str, which: str) -> None:
     print(f"level naming on predicted masks: {ok}/{tot} = {100 * ok / tot:.1f}% bodies correct")
 
 
-def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
-    from vertebrafat.phantom import PhantomConfig, generate_subject
+def phantom_config(hard: bool) -> PhantomConfig:
+    """The phantom's default cohort, or (``hard``) one with p 0.5 of a fracture and of a
+    transitional vertebra each."""
+    return PhantomConfig(p_fracture=0.5, p_transitional=0.5) if hard else PhantomConfig()
 
-    cfg = PhantomConfig(p_fracture=0.5, p_transitional=0.5) if hard else PhantomConfig()
+
+def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
+    from vertebrafat.phantom import generate_subject
+
+    cfg = phantom_config(hard)
     ok = {"mask only": 0, "+ sacrum class": 0}
     ok_ls = dict.fromkeys(ok, 0)
     tot = tot_ls = 0
@@ -230,7 +237,7 @@ def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
 
 def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) -> None:
     from vertebrafat.io.model import load_model
-    from vertebrafat.phantom import PhantomConfig, generate_subject
+    from vertebrafat.phantom import generate_subject
     from vertebrafat.pipeline import analyse_study
     from vertebrafat.segment import predict
 
@@ -239,7 +246,7 @@ def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) ->
     diffs: list[float] = []
     cases: dict[str, int] = {}
     wrong: list[str] = []
-    cfg = PhantomConfig(p_fracture=0.5, p_transitional=0.5) if hard else PhantomConfig()
+    cfg = phantom_config(hard)
     print(f"\nPipeline on phantom subjects (model {Path(model_path).name}, seed {seed}, n={n}"
           f"{', half with fracture, half transitional' if hard else ''}):"
           " L1-L6 + sacrum names and L1-L6 BMF vs truth")

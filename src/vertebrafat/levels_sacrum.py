@@ -126,14 +126,13 @@ def count_sacral_fragments(ordered: list[BodyShape], *, max_ratio: float = 0.6) 
     edge; the sacral pieces a MyoSegmenTUM-trained model adds are 0.04-0.22 of it, those of the
     shipped model (trained with the phantom) up to 0.51 (myo05), or cut by the inferior edge.
     """
+    def ratio(k: int) -> float:  # volume of instance k-1 / median of the 3 above it
+        above = float(np.median([b.volume_ml for b in ordered[max(k - 4, 0) : k - 1]]))
+        return ordered[k - 1].volume_ml / above
+
     k = len(ordered)
-    if k - 1 >= 3 and ordered[-1].touches_inferior:
-        above = float(np.median([b.volume_ml for b in ordered[max(k - 4, 0) : k - 1]]))
-        if ordered[-1].volume_ml < FULL_BODY_RATIO * above:
-            k -= 1
-    while k - 1 >= 3:
-        above = float(np.median([b.volume_ml for b in ordered[max(k - 4, 0) : k - 1]]))
-        if ordered[k - 1].volume_ml >= max_ratio * above:
-            break
+    if k - 1 >= 3 and ordered[-1].touches_inferior and ratio(k) < FULL_BODY_RATIO:
+        k -= 1
+    while k - 1 >= 3 and ratio(k) < max_ratio:
         k -= 1
     return len(ordered) - k

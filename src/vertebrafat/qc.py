@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage as ndi
 
 from vertebrafat.anatomy import COLOUR_OF_LABEL, LEVEL_OF_LABEL
 from vertebrafat.measure import erode_in_plane, sagittal_axis, select_slices
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.types import Affine, Labels
 
 _GREY = (200, 200, 200)
@@ -31,7 +32,7 @@ def render_qc(
     *,
     affine: Affine,
     is_ff: bool = True,
-    erosion_mm: float = 2.0,
+    erosion_mm: float = DEFAULT_EROSION_MM,
     slices: str = "all",
     title: str = "",
     max_strip: int = 7,
@@ -110,8 +111,6 @@ def _panel(
     Outlines are the regions' boundary pixels (``linewidth`` >= 1.2: two pixels thick) drawn as
     one RGBA overlay: one image per panel instead of a contour per region, several times faster.
     """
-    from scipy import ndimage as ndi
-
     image, extent = _view(background, axis, index, affine)
     ax.imshow(image, cmap="gray", vmin=window[0], vmax=window[1], extent=extent,
               interpolation="nearest")
