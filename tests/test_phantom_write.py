@@ -44,6 +44,7 @@ def test_layout(written: Path, study: PhantomStudy) -> None:
         "labels.nii.gz",
         "rater_a.nii.gz",
         "rater_b.nii.gz",
+        "ribs.nii.gz",
         "annotated_slices.json",
         "truth.csv",
         "lesions.json",
@@ -91,7 +92,7 @@ def test_same_seed_identical_bytes_whatever_the_workers(tmp_path: Path) -> None:
         assert [f.name for f in folders] == ["P001", "P001-scan2"]
     for folder in ("P001", "P001-scan2"):
         files = sorted(p.name for p in (tmp_path / "a" / folder).iterdir())
-        assert len(files) == 12
+        assert len(files) == 13
         for name in files:
             assert (tmp_path / "a" / folder / name).read_bytes() == (
                 tmp_path / "b" / folder / name

@@ -5,6 +5,7 @@ Layout of ``OUT/P001`` (scan 1) or ``OUT/P001-scan2``::
     water.nii.gz fat.nii.gz ff.nii.gz r2star.nii.gz   the study (a valid NIfTI study folder)
     labels.nii.gz                                      truth (VerSe labels)
     rater_a.nii.gz rater_b.nii.gz annotated_slices.json
+    ribs.nii.gz                                        rib mask (1; the T12 cue's truth)
     truth.csv lesions.json acquisition.json study.json
     echoes.npz                                         with ``echoes`` (complex64, TEs in ms)
     dicom-ge/ dicom-siemens/ dicom-philips/            when asked
@@ -86,6 +87,7 @@ def _write_into(study: PhantomStudy, folder: Path, formats: tuple[str, ...]) -> 
     save_labels(study.labels, aff, folder / "labels.nii.gz")
     save_labels(study.rater_a, aff, folder / "rater_a.nii.gz")
     save_labels(study.rater_b, aff, folder / "rater_b.nii.gz")
+    save_labels(study.ribs.astype(np.uint8), aff, folder / "ribs.nii.gz")
     _json(folder / "annotated_slices.json", list(study.annotated_slices))
     save_table(study.truth, folder / "truth.csv")
     _json(folder / "lesions.json", [les.as_dict() for les in study.lesions])

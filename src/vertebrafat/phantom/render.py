@@ -19,7 +19,14 @@ import numpy as np
 from vertebrafat.phantom.acquisition import plane_coordinates, slice_positions
 from vertebrafat.phantom.anatomy import Anatomy
 from vertebrafat.phantom.marrow import Lesion, Marrow
-from vertebrafat.phantom.spine import Plane, paint_bodies, paint_discs, paint_posterior
+from vertebrafat.phantom.spine import (
+    Plane,
+    paint_bodies,
+    paint_discs,
+    paint_posterior,
+    paint_ribs,
+    rib_tubes,
+)
 from vertebrafat.phantom.tissue import Canvas, abdomen_texture, paint, ramp, tissue
 from vertebrafat.types import Affine, FloatArray
 
@@ -31,8 +38,9 @@ class Rendered:
     """Tissue maps on the scan grid, each ``(slices, rows, cols)``.
 
     ``water_pd`` and ``fat_pd`` are proton densities (pure water = 1); ``r2star`` in 1/s;
-    ``labels`` VerSe uint8; ``marrow_ff`` the body marrow's FF field (fraction) averaged over
-    the part of each voxel inside a body (NaN outside bodies); ``surface_mm`` signed distance
+    ``labels`` VerSe uint8; ``ribs`` bool (rib voxels outside the bodies); ``marrow_ff`` the
+    body marrow's FF field (fraction) averaged over the part of each voxel inside a body (NaN
+    outside bodies); ``surface_mm`` signed distance
     to the nearest body surface (negative inside) at the slice centre, ``surface_label`` the
     label of that body and ``surface_anterior`` the body-local AP position there (-1 posterior
     wall .. 1 anterior).
@@ -42,6 +50,7 @@ class Rendered:
     fat_pd: FloatArray
     r2star: FloatArray
     labels: np.ndarray
+    ribs: np.ndarray
     marrow_ff: FloatArray
     surface_mm: FloatArray
     surface_label: np.ndarray
@@ -105,7 +114,9 @@ def _background(
     ref = anatomy.vertebrae[-5].depth_mm / 2 + anatomy.back_depth_mm + anatomy.fat_posterior_mm
     d_post = -ref + 0.003 * xi**2
     d_ant = anatomy.abdomen_ap_mm * np.sqrt(np.clip(1 - (xi / anatomy.abdomen_lr_mm) ** 2, 0, 1))
-    e_post, e_ant = axis["d_line"] - d_post, d_ant - axis["d_line"]
+    # the back follows part of the lordosis (a real back is not a straight line)
+    e_post = 0.65 * axis["d_line"] + 0.35 * d - d_post
+    e_ant = d_ant - axis["d_line"]
     e = np.minimum(np.minimum(e_post, e_ant), anatomy.abdomen_lr_mm - np.abs(xi))
     paint(canvas, ramp(e, px), tissue("skin", field_t))
     fat_t = np.where(e_post < e_ant, anatomy.fat_posterior_mm, anatomy.fat_anterior_mm)
@@ -174,6 +185,8 @@ def render(
     xs = slice_positions(affine, shape[0], n_sub=N_SUB)
     out = [np.zeros(shape) for _ in range(3)]
     labels = np.zeros(shape, np.uint8)
+    tubes = rib_tubes(anatomy)
+    rib_occ = np.zeros(shape)
     ff_sum, ff_weight = np.zeros(shape), np.zeros(shape)
     surface, surface_label, anterior = (
         np.full(shape, 99.0),
@@ -198,6 +211,8 @@ def render(
             cur, x = bg.copy(), float(xs[i, m])
             paint_discs(cur, anatomy, x, plane)
             paint_posterior(cur, anatomy, marrow, x, plane)
+            for win, occ in paint_ribs(cur, tubes, marrow, x, plane):
+                rib_occ[i][win] += occ / N_SUB
             for hit in paint_bodies(cur, anatomy, marrow, lesions, x, plane):
                 key, win = hit.vertebra.level, hit.window
                 occupancy[key] = (win, occupancy.get(key, (win, 0.0))[1] + hit.occupancy / N_SUB)
@@ -216,6 +231,7 @@ def render(
         fat_pd=out[1],
         r2star=out[2],
         labels=labels,
+        ribs=(rib_occ >= 0.5) & (labels == 0),
         marrow_ff=np.where(ff_weight > 0, ff_sum / np.where(ff_weight > 0, ff_weight, 1), np.nan),
         surface_mm=surface,
         surface_label=surface_label,

@@ -1,4 +1,4 @@
-"""The spine of the phantom on one sub-slice plane: discs, posterior elements, bodies.
+"""The spine of the phantom on one sub-slice plane: discs, posterior elements, ribs, bodies.
 
 Each structure is evaluated only in a pixel window around it, in its own body-local frame
 (``u`` axial towards caudal, ``w`` towards anterior, mm); occupancy is a one-pixel ramp of the
@@ -121,7 +121,7 @@ def _posterior_elements(
         rounded_rect(u, w - back + 0.8 * cd, h / 2 + 3.0, 7.0, 3.0)
         if ch + 1 < ax < ch + 13
         else None,
-        rounded_rect(u - 0.25 * h, w - back + cd + 19.0, 0.22 * h, 14.0, 4.0) if ax < 3.5 else None,
+        rounded_rect(u - 0.2 * h, w - back + cd + 17.0, 0.3 * h, 13.0, 4.5) if ax < 4.5 else None,
     ]
     found = [p for p in parts if p is not None]
     return np.minimum.reduce(found) if found else None
@@ -165,6 +165,97 @@ def paint_posterior(cur: Canvas, anatomy: Anatomy, marrow: Marrow, x: float, pla
             ramp(-(sd + v.shell_mm), plane.px),
             tissue("marrow", plane.field_t, fat_fraction=ff, r2star_3t=marrow.r2star_per_s),
         )
+
+
+# Rib and transverse-process centrelines in the body frame of their vertebra: (lateral offset
+# beyond the canal half width, u, w relative to the posterior wall, tube radius), mm. A rib head
+# sits at the costal facet where the pedicle meets the posterolateral body, its neck runs back
+# to the transverse process, the shaft turns lateral, caudal and then anterior; T12's floating
+# rib is short. Lumbar transverse processes leave the pedicle straight laterally (L3 longest).
+_RIB = ((8.0, 0.0, 1.0, 5.0), (24.0, 3.0, -14.0, 3.8), (45.0, 12.0, -22.0, 4.2),
+        (75.0, 30.0, -10.0, 4.2), (100.0, 50.0, 15.0, 4.0))
+_RIB_POINTS = {"T12": 4, "T11": 5, "T10": 5, "T9": 5}
+_PROCESS_MM = {"L1": 18.0, "L2": 22.0, "L3": 27.0, "L4": 24.0, "L5": 20.0, "L6": 18.0}
+_STEP_MM = 0.7
+
+
+@dataclass(frozen=True)
+class Tube:
+    """Points (x, y, z world mm) and radii (mm) sampled every ``_STEP_MM`` along a rib or a
+    transverse process; ``rib`` says which (ribs are the truth's rib class)."""
+
+    points: FloatArray
+    radii: FloatArray
+    rib: bool
+
+
+def _polyline(nodes: FloatArray) -> FloatArray:
+    """Resample ``(n, k)`` nodes (first three columns x, y, z) every ``_STEP_MM``."""
+    seg = np.linalg.norm(np.diff(nodes[:, :3], axis=0), axis=1)
+    arc = np.concatenate([[0.0], np.cumsum(seg)])
+    s = np.linspace(0.0, arc[-1], max(2, int(arc[-1] / _STEP_MM) + 1))
+    return np.stack([np.interp(s, arc, nodes[:, j]) for j in range(nodes.shape[1])], axis=1)
+
+
+def rib_tubes(anatomy: Anatomy) -> tuple[Tube, ...]:
+    """Ribs of the thoracic vertebrae and transverse processes of the lumbar ones, both sides."""
+    out = []
+    ch = anatomy.canal_half_width_mm
+    for v in anatomy.vertebrae:
+        back = -v.depth_mm / 2
+        if v.level in _RIB_POINTS:
+            spec = [(ch + a, b, back + c, r) for a, b, c, r in _RIB[: _RIB_POINTS[v.level]]]
+            spec[0] = (spec[0][0], -0.1 * v.height_mm, spec[0][2], spec[0][3])  # upper half
+            rib = True
+        elif v.level in _PROCESS_MM:
+            length = _PROCESS_MM[v.level] * v.width_mm / 45.0
+            u0, w0 = 0.1 * v.height_mm, back - 0.55 * anatomy.canal_depth_mm
+            spec = [(ch + 4.0, u0, w0, 3.6), (ch + 4.0 + length, u0 + 1.0, w0 - 2.0, 2.8)]
+            rib = False
+        else:
+            continue
+        for side in (-1.0, 1.0):
+            nodes = []
+            for lat, u, w, r in spec:
+                y, z = _point(v, u, w)
+                nodes.append((v.centre_mm[0] + side * lat, y, z, r))
+            line = _polyline(np.asarray(nodes))
+            out.append(Tube(points=line[:, :3], radii=line[:, 3], rib=rib))
+    return tuple(out)
+
+
+def paint_ribs(
+    cur: Canvas, tubes: tuple[Tube, ...], marrow: Marrow, x: float, plane: Plane
+) -> list[tuple[tuple[slice, slice], FloatArray]]:
+    """Paint the ribs and transverse processes the plane at ``x`` cuts (cortex 1 mm, marrow);
+    return ``(window, occupancy)`` of each rib cut (for the rib truth)."""
+    hits = []
+    ff = min(0.95, marrow.baseline_ff + 0.05)
+    props_cortex = tissue("cortex", plane.field_t)
+    props_marrow = tissue("marrow", plane.field_t, fat_fraction=ff, r2star_3t=marrow.r2star_per_s)
+    for t in tubes:
+        near = np.abs(t.points[:, 0] - x) < t.radii
+        if not near.any():
+            continue
+        pts, rad = t.points[near], t.radii[near]
+        lo, hi = pts[:, 1:].min(axis=0) - rad.max(), pts[:, 1:].max(axis=0) + rad.max()
+        win = _windows(tuple((lo + hi) / 2), float(np.max(hi - lo)) / 2, plane)
+        if win is None:
+            continue
+        y, z = plane.y[win], plane.z[win]
+        sd = np.full(y.shape, np.inf)
+        for (px_, py_, pz_), r in zip(pts, rad, strict=True):
+            d = np.sqrt((y - py_) ** 2 + (z - pz_) ** 2 + (x - px_) ** 2) - r
+            np.minimum(sd, d, out=sd)
+        occ = ramp(-sd, plane.px)
+        if not occ.any():
+            continue
+        sub = cur.window(*win)
+        paint(sub, occ, props_cortex)
+        paint(sub, ramp(-(sd + 1.0), plane.px), props_marrow)
+        if t.rib:
+            hits.append((win, occ))
+    return hits
 
 
 def paint_bodies(

@@ -29,7 +29,7 @@ from vertebrafat.phantom.render import Rendered, render
 from vertebrafat.phantom.scanner import acquire
 from vertebrafat.phantom.truth import truth_table
 from vertebrafat.table import LevelMeasurement
-from vertebrafat.types import Affine, FloatArray, Labels, Volume
+from vertebrafat.types import Affine, FloatArray, Labels, Mask, Volume
 
 GAIN = 1000.0
 """Stored intensity of pure water at coil sensitivity 1 (scanner-like integer scale)."""
@@ -88,6 +88,9 @@ class PhantomStudy:
         T12 19, L1-L5 20-24, L6 25 in transitional subjects, whole sacrum 26).
     rater_a, rater_b : Labels
         The two simulated raters' labels, non-zero only on ``annotated_slices``.
+    ribs : Mask
+        Rib voxels (thoracic ribs T9-T12 where in view, outside the bodies): the truth of the
+        model's rib class, the cue for the last rib-bearing body (T12).
     annotated_slices : tuple of int
         Slice indices the raters drew (5-7 central slices through the bodies).
     truth : tuple of LevelMeasurement
@@ -113,6 +116,7 @@ class PhantomStudy:
     labels: Labels
     rater_a: Labels
     rater_b: Labels
+    ribs: Mask
     annotated_slices: tuple[int, ...]
     truth: tuple[LevelMeasurement, ...]
     ff_true: Volume
@@ -333,6 +337,7 @@ def _generate(
         labels=tissue.labels,
         rater_a=rater_a,
         rater_b=rater_b,
+        ribs=tissue.ribs,
         annotated_slices=slices,
         truth=truth_table(ff_true, tissue.labels, affine, subject=sid, scan=str(scan), flags=flags),
         ff_true=ff_true,
