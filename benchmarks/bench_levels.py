@@ -10,8 +10,9 @@ Run: ``python benchmarks/bench_levels.py [--phantom N] [--seed S] [--model M.onn
 2. With ``--model``: the model's predicted masks of MyoSegmenTUM subjects (its card's held-out
    subjects, or all) -> names vs truth.
 3. Phantom (``vertebrafat.phantom.generate_subject``, held-out seed): truth ``labels > 0`` ->
-   names vs truth (T11..S1, L6 and fracture cases), from the mask alone and with the truth
-   sacrum given as the model's sacrum class, and per-level BMF with the truth mask
+   names vs truth (T11..S1, L6 and fracture cases), from the mask alone, with the truth
+   sacrum given as the model's sacrum class, and with the truth ribs as its rib class too (the
+   T12 cue that names an L6), and per-level BMF with the truth mask
    (``bmf_table`` on the fitted FF) vs the truth table (mean of the true FF over the label):
    bias and 95 % limits of agreement.
 4. With ``--model`` and ``--phantom N``: the whole pipeline (``analyse_study``: model, naming,
@@ -169,7 +170,7 @@ def bench_model(model_path: str, which: str) -> None:
     for name in names:
         image = load_study(MYO / name)
         seg = predict(net, image)
-        result = label_vertebrae(seg.mask, image.affine, sacrum=seg.sacrum)
+        result = label_vertebrae(seg.mask, image.affine, sacrum=seg.sacrum, ribs=seg.ribs)
         truth = np.asarray(nib.load(str(MYO / name / "labels.nii.gz")).dataobj)
         c, t = score(truth, result.labels)
         ok, tot = ok + c, tot + t
@@ -188,7 +189,7 @@ def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
     from vertebrafat.phantom import generate_subject
 
     cfg = phantom_config(hard)
-    ok = {"mask only": 0, "+ sacrum class": 0}
+    ok = {"mask only": 0, "+ sacrum class": 0, "+ sacrum + ribs": 0}
     ok_ls = dict.fromkeys(ok, 0)
     tot = tot_ls = 0
     diffs: dict[str, list[float]] = {
@@ -199,8 +200,11 @@ def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
     for index in range(n):
         study = generate_subject(seed=seed, index=index, config=cfg)
         for mode in ok:
-            sacrum = study.labels == 26 if mode == "+ sacrum class" else None
-            result = label_vertebrae(study.labels > 0, study.image.affine, sacrum=sacrum)
+            sacrum = study.labels == 26 if mode != "mask only" else None
+            ribs = study.ribs if mode == "+ sacrum + ribs" else None
+            result = label_vertebrae(
+                study.labels > 0, study.image.affine, sacrum=sacrum, ribs=ribs
+            )
             c, t = score(study.labels, result.labels)
             c_ls, t_ls = score(study.labels, result.labels, lumbosacral=True)
             ok[mode] += c

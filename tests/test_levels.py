@@ -103,6 +103,48 @@ def test_t12_cue_without_sacrum_counts_down() -> None:
     assert result.study_flags == ("no_sacrum",)
 
 
+def _ribs_at(truth: np.ndarray, spans: list[tuple[int, int]], bodies: dict[int, str]) -> np.ndarray:
+    """Rib blocks (1 slice x 3 rows x 3 cols) against body ``k`` (0-based) on its ``"both"``,
+    ``"left"`` (slice 0) or ``"right"`` (slice 6) side, at the posterior half."""
+    ribs = np.zeros(truth.shape, dtype=bool)
+    for k, side in bodies.items():
+        a = spans[k][0] + 1
+        for sl, name in ((0, "left"), (6, "right")):
+            if side in (name, "both"):
+                ribs[sl, a : a + 3, 6:9] = True
+    return ribs
+
+
+def test_ribs_on_both_sides_mark_t12_and_reveal_an_l6() -> None:
+    truth, spans = stack(8, sacrum=True)  # T11, T12, L1..L6, sacrum
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "both"})
+    result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 25, 26]
+    assert result.study_flags == ("transitional",)
+    assert not result.labels[ribs].any()
+
+
+def test_ribs_on_t12_of_a_normal_spine_change_nothing() -> None:
+    truth, spans = stack(7, sacrum=True)  # T11, T12, L1..L5, sacrum
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "both"})
+    result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 26]
+    assert result.study_flags == ()
+
+
+def test_a_rib_on_one_side_only_is_no_t12_cue() -> None:
+    truth, spans = stack(8, sacrum=True)
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "right"})  # body 1's left rib missed
+    result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
+    # T12 = body 0 now: seven lumbar bodies fit no count, so the study is uncertain
+    assert result.study_flags == ("transitional", "uncertain_level")
+    truth7, spans7 = stack(7, sacrum=True)
+    lone = _ribs_at(truth7, spans7, {1: "left"})
+    plain = label_vertebrae(truth7 > 0, AFFINE, ribs=lone)
+    assert names_top_down(plain.labels, truth7) == [18, 19, 20, 21, 22, 23, 24, 26]
+    assert plain.study_flags == ()
+
+
 def test_stack_cut_at_the_top_is_flagged_partial_and_still_named() -> None:
     truth, _ = stack(5, top=-3)  # the top body keeps 3 of its 6 rows
     result = label_vertebrae(truth > 0, AFFINE)

@@ -14,7 +14,14 @@ from vertebrafat.cli import main
 from vertebrafat.io.model import load_model
 from vertebrafat.segment import ModelCard, predict
 from vertebrafat.train.augment import AugmentConfig
-from vertebrafat.train.dataset import cache_subject, known_mask, load_subject, split_subjects
+from vertebrafat.train.dataset import (
+    BACKGROUND_OR_RIB,
+    RIB_CLASS,
+    cache_subject,
+    known_mask,
+    load_subject,
+    split_subjects,
+)
 from vertebrafat.train.export import max_onnx_difference, onnx_bytes
 from vertebrafat.train.loop import TrainOptions, masked_loss, train_network
 from vertebrafat.train.network import UNet, gflops_per_slice
@@ -80,6 +87,60 @@ def test_masked_loss_ignores_unknown_pixels() -> None:
     changed[:, 4:] = (changed[:, 4:] + 1) % 3
     assert float(masked_loss(logits, target, known)) == float(masked_loss(logits, changed, known))
     assert float(masked_loss(logits, target, ~known)) != float(masked_loss(logits, changed, ~known))
+
+
+def test_background_or_rib_takes_the_two_classes_together() -> None:
+    """Where rib truth is missing, putting the mass on background or on rib costs the same
+    (-log(p_bg + p_rib)); plain background targets charge the rib mass."""
+    known = torch.ones(1, 4, 4, dtype=torch.bool)
+    on_bg = torch.tensor([6.0, -6.0, -6.0, -6.0]).view(1, 4, 1, 1).expand(1, 4, 4, 4)
+    on_rib = torch.tensor([-6.0, -6.0, -6.0, 6.0]).view(1, 4, 1, 1).expand(1, 4, 4, 4)
+    either = torch.full((1, 4, 4), BACKGROUND_OR_RIB, dtype=torch.long)
+    background = torch.zeros((1, 4, 4), dtype=torch.long)
+    assert float(masked_loss(on_bg, either, known)) == pytest.approx(
+        float(masked_loss(on_rib, either, known)), abs=1e-6
+    )
+    gap = float(masked_loss(on_rib, background, known)) - float(
+        masked_loss(on_bg, background, known)
+    )
+    # cross-entropy: -log p_bg = 12 + log(1 + 3 e^-12) vs log(1 + 3 e^-12); no foreground
+    # class in the truth, so no Dice term
+    assert gap == pytest.approx(12.0, abs=1e-4)
+
+
+def test_dice_counts_only_classes_present_in_the_truth() -> None:
+    """A batch without sacrum truth: putting probability on the sacrum costs cross-entropy
+    only, not the (smoothed) sacrum Dice."""
+    known = torch.ones(1, 2, 2, dtype=torch.bool)
+    target = torch.tensor([[[1, 0], [0, 0]]])
+    logits = torch.zeros(1, 3, 2, 2)
+    logits[0, 1, 0, 0] = 20.0  # the body pixel is body
+    logits[0, 0, 0, 1] = logits[0, 0, 1, 0] = 20.0  # two background pixels are background
+    logits[0, 2, 1, 1] = 20.0  # the last background pixel is called sacrum
+    loss = float(masked_loss(logits, target, known))
+    # CE: 20 nats on one of 4 pixels; body Dice (2 * 1 + 1) / (2 + 1) = 1
+    assert loss == pytest.approx(20.0 / 4, abs=1e-4)
+
+
+def test_rib_targets_come_from_ribs_nii_or_are_background_or_rib(tmp_path: Path) -> None:
+    write_subject(tmp_path / "a", seed=6)
+    ribs = np.zeros((6, 64, 32), dtype=np.uint8)
+    ribs[0, 4:8, 20:24] = 1
+    nib.save(nib.Nifti1Image(ribs, AFFINE), str(tmp_path / "a" / "ribs.nii.gz"))
+    card = ModelCard(
+        name="tiny",
+        channels=("water",),
+        optional_channels=(),
+        classes=("background", "vertebral_body", "sacrum", "rib"),
+        pixel_spacing_mm=SPACING,
+    )
+    with_ribs = cache_subject(load_subject(tmp_path / "a"), card)
+    assert int((with_ribs.target == RIB_CLASS).sum()) == 16
+    assert int((with_ribs.target == BACKGROUND_OR_RIB).sum()) == 0
+    (tmp_path / "a" / "ribs.nii.gz").unlink()
+    without = cache_subject(load_subject(tmp_path / "a"), card)
+    assert int((without.target == RIB_CLASS).sum()) == 0
+    assert int((without.target == BACKGROUND_OR_RIB).sum()) == 6 * 64 * 32 - 4 * 5 * 8 * 16
 
 
 def test_split_takes_every_fifth_subject_from_index_two(tmp_path: Path) -> None:

@@ -161,6 +161,9 @@ def train(
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 3e-3,
     test: Annotated[list[Path] | None, typer.Option(help="Held-out dataset to score.")] = None,
     sacrum: Annotated[bool | None, typer.Option("--sacrum/--no-sacrum")] = None,
+    ribs: Annotated[
+        bool | None, typer.Option("--ribs/--no-ribs", help="Rib class (the T12 cue).")
+    ] = None,
     init: Annotated[Path | None, typer.Option(help="Fine-tune from this best.pt.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Go on from OUT/checkpoint.pt.")] = False,
     annotated: Annotated[bool, typer.Option(help="Use annotated_slices.json.")] = True,
@@ -179,7 +182,7 @@ def train(
                         time_limit_s=minutes * 60, learning_rate=lr)
     card = train_model(datasets[:-1], datasets[-1], config=config, channels=channels.split(","),
                        options=opts, test_datasets=test or [], resume=resume, sacrum=sacrum,
-                       init=init, annotated=annotated, progress=not as_json)
+                       ribs=ribs, init=init, annotated=annotated, progress=not as_json)
     summary = json.dumps(card["validation"])[:300]
     emit(card, as_json=as_json, text=f"wrote {datasets[-1] / card['name']}.onnx: {summary}")
 

@@ -12,7 +12,8 @@ Steps (all geometry from the affine, never from the array order):
 3. anchor and name: at the sacrum when in view (a sacrum mask from the model, small or
    FOV-cut sacral pieces below the last full body, or a long, sacrum-shaped lowest body, see
    :mod:`vertebrafat.levels_sacrum`), the bodies above are L5, L4, ...;
-   with a T12 cue (a mask of the last rib-bearing body) the count runs down from T12 and the
+   with a T12 cue (a mask of the last rib-bearing body, or the model's rib class: the last body
+   with rib heads against it, :mod:`vertebrafat.levels_ribs`) the count runs down from T12 and the
    two anchors together reveal six (``L6``, ``transitional``) or four lumbar bodies
    (``transitional``); with neither, the lowest body is called L5 (lumbar fields of view stop
    at the sacrum) and the study is flagged ``no_sacrum`` and ``uncertain_level``.
@@ -34,6 +35,7 @@ from vertebrafat.anatomy import LABEL_OF_LEVEL
 from vertebrafat.errors import GeometryError, InputError
 from vertebrafat.image import WaterFatImage
 from vertebrafat.levels_instances import SIX_CONNECTED, InstanceOptions, split_instances
+from vertebrafat.levels_ribs import rib_bearing
 from vertebrafat.levels_sacrum import (
     BodyShape,
     body_shape,
@@ -75,6 +77,7 @@ def label_vertebrae(
     *,
     sacrum: Mask | None = None,
     t12: Mask | None = None,
+    ribs: Mask | None = None,
     options: InstanceOptions | None = None,
 ) -> VertebraLabelling:
     """Split a vertebral-body mask into bodies and name them L1-L5 (VerSe labels).
@@ -89,6 +92,9 @@ def label_vertebrae(
         Sacrum class of a model that has one; its largest overlap becomes label 26.
     t12 : (slices, rows, cols) bool, optional
         A T12 cue (last rib-bearing body); the instance it overlaps most is T12.
+    ribs : (slices, rows, cols) bool, optional
+        Rib mask (a model's rib class); used for the T12 cue when ``t12`` is not given: the
+        most caudal body with rib voxels against it on both sides is T12.
     options : InstanceOptions, optional
         Instance-splitting thresholds.
 
@@ -109,6 +115,7 @@ def label_vertebrae(
     body = _check_body(mask)
     extra = _check_mask(sacrum, "sacrum", body.shape)
     cue = _check_mask(t12, "t12", body.shape)
+    rib_mask = _check_mask(ribs, "ribs", body.shape)
     if aff.shape != (4, 4) or abs(np.linalg.det(aff[:3, :3])) < 1e-9:
         raise GeometryError(f"affine must be an invertible 4x4 matrix, got {aff.tolist()}")
     extra = _largest_component(extra)
@@ -125,6 +132,8 @@ def label_vertebrae(
     tail = order[len(order) - n_tail :]
     order, shapes, inst = _merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     order += tail
+    if cue is None and rib_mask is not None:
+        cue = _rib_cue(rib_mask, order, shapes, inst, aff)
     names, study_flags, anchor = _name(order, shapes, inst, extra, cue, n_tail)
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
@@ -136,6 +145,20 @@ def label_vertebrae(
         if shapes[idx].touches_border:
             level_flags[label] = ("partial_fov",)
     return VertebraLabelling(labels, level_flags, study_flags, anchor)
+
+
+def _rib_cue(
+    ribs: npt.NDArray[np.bool_],
+    order: list[int],
+    shapes: list[BodyShape],
+    inst: npt.NDArray[np.int32],
+    aff: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_] | None:
+    """Mask of the most caudal rib-bearing body (None when no body bears ribs)."""
+    centres_x = np.array([s.centre_mm[0] for s in shapes])
+    bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff)
+    found = [i for i in order if i < len(bearing) and bearing[i]]
+    return None if not found else np.asarray(inst == found[-1] + 1)
 
 
 def _check_body(mask: Mask) -> npt.NDArray[np.bool_]:

@@ -119,7 +119,12 @@ def analyse_study(
             f"{image.meta.source or 'image'}: segmentation shape {np.shape(seg.mask)} differs "
             f"from the image {image.shape}"
         )
-    labelling = label_vertebrae(seg.mask, image.affine, sacrum=getattr(seg, "sacrum", None))
+    labelling = label_vertebrae(
+        seg.mask,
+        image.affine,
+        sacrum=getattr(seg, "sacrum", None),
+        ribs=getattr(seg, "ribs", None),
+    )
     flags = labelling.flags()
     ff = image.ff
     if ff is None:

@@ -32,8 +32,8 @@ class ModelCard:
     plane per channel, then for each distance in ``context_mm`` the mean and the absolute
     difference of the water planes that far left and right of the slice (2.5D context that
     does not depend on the slice order), then one presence plane per ``optional_channels``.
-    ``classes`` lists the softmax classes (``("background", "vertebral_body", "sacrum")``) or a
-    single ``("vertebral_body",)`` for a sigmoid output.
+    ``classes`` lists the softmax classes (``("background", "vertebral_body", "sacrum"[,
+    "rib"])``) or a single ``("vertebral_body",)`` for a sigmoid output.
     """
 
     name: str
@@ -84,12 +84,14 @@ class Segmentation:
     """Result of :func:`predict`, on the input image's voxel grid ``(slices, rows, cols)``.
 
     ``probability`` is float32 0-1 for vertebral body; ``mask`` the post-processed binary body
-    mask; ``sacrum`` the sacrum mask when the model has a sacrum class, else ``None``.
+    mask; ``sacrum`` the sacrum mask when the model has a sacrum class, else ``None``; ``ribs``
+    the rib mask (argmax, no clean-up: rib cuts are small) when it has a rib class.
     """
 
     probability: Volume
     mask: Mask
     sacrum: Mask | None = None
+    ribs: Mask | None = None
 
 
 def canonical_axes(affine: Affine) -> tuple[bool, bool, bool]:
@@ -317,7 +319,7 @@ def predict(model: SegmentationModel, image: WaterFatImage) -> Segmentation:
 
     Works for any slice count and in-plane matrix, any in-plane orientation (taken from the
     affine), and any pixel spacing (resampled to the model's and back, linear for
-    probabilities). Multi-class models give ``mask`` and ``sacrum`` by argmax; a sigmoid
+    probabilities). Multi-class models give ``mask``, ``sacrum`` and ``ribs`` by argmax; a sigmoid
     model thresholds at the card's ``threshold``. Both are post-processed (:func:`postprocess`).
 
     Raises
@@ -342,7 +344,11 @@ def predict(model: SegmentationModel, image: WaterFatImage) -> Segmentation:
         winner = np.argmax(probs, axis=0) == body_index
     keep = {"voxel_ml": voxel_ml, "min_component_ml": card.min_component_ml}
     mask = postprocess(winner, **keep)
-    sacrum = None
-    if "sacrum" in card.classes:
-        sacrum = postprocess(np.argmax(probs, axis=0) == card.classes.index("sacrum"), **keep)
-    return Segmentation(probability=probability, mask=mask, sacrum=sacrum)
+    sacrum = ribs = None
+    if len(card.classes) > 2:
+        best = np.argmax(probs, axis=0)
+        if "sacrum" in card.classes:
+            sacrum = postprocess(best == card.classes.index("sacrum"), **keep)
+        if "rib" in card.classes:
+            ribs = best == card.classes.index("rib")
+    return Segmentation(probability=probability, mask=mask, sacrum=sacrum, ribs=ribs)

@@ -5,7 +5,10 @@ A DATASET argument is a subject folder (role NIfTIs ``water/fat/ff/r2star.nii.gz
 listing either, one per line. Every slice goes through the same preprocessing as
 :func:`vertebrafat.segment.predict` (:func:`vertebrafat.segment.canonical_input`).
 
-Targets: 0 background, 1 vertebral body (any label but the sacrum), 2 sacrum (label 26). The
+Targets: 0 background, 1 vertebral body (any label but the sacrum), 2 sacrum (label 26), and
+for a model with a rib class 3 rib (``ribs.nii.gz``, phantom truth) or, in a subject without
+rib truth (manual masks), ``BACKGROUND_OR_RIB`` for every background pixel: the loss then takes
+the two classes together (a marginal loss), so unlabelled ribs are not taught as background. The
 ``known`` mask says which pixels the loss may use: with ``annotated_slices.json`` only those
 slices; a subject whose labels stop at L1 (no T11/T12/T13) is unknown cranial to L1's top minus
 ``margin_mm``, one without a sacrum label unknown caudal to L5's bottom plus ``margin_mm``.
@@ -38,6 +41,8 @@ from vertebrafat.types import Labels
 
 SACRUM_LABEL = 26
 THORACIC_LABELS = (18, 19, 28)
+RIB_CLASS = 3
+BACKGROUND_OR_RIB = 4
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Subject:
     image: WaterFatImage
     labels: Labels
     annotated_slices: tuple[int, ...] | None
+    ribs: npt.NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,8 @@ def subject_folders(paths: Iterable[str | Path]) -> list[Path]:
 
 def load_subject(folder: Path, *, annotated: bool = True) -> Subject:
     """Read a subject folder with nibabel (FF assumed in percent); ``annotated=False`` ignores
-    ``annotated_slices.json`` (labels drawn on every slice, e.g. phantom truth)."""
+    ``annotated_slices.json`` (labels drawn on every slice, e.g. phantom truth). An optional
+    ``ribs.nii.gz`` (non-zero = rib) is the rib truth."""
     arrays: dict[str, npt.NDArray[np.float32]] = {}
     affine = None
     for role in CHANNELS:
@@ -102,13 +109,19 @@ def load_subject(folder: Path, *, annotated: bool = True) -> Subject:
     labels = np.asarray(
         cast(nib.Nifti1Image, nib.load(str(folder / "labels.nii.gz"))).dataobj
     ).astype(np.uint8)
+    ribs = None
+    if (folder / "ribs.nii.gz").is_file():
+        ribs_img = cast(nib.Nifti1Image, nib.load(str(folder / "ribs.nii.gz")))
+        ribs = np.asarray(ribs_img.dataobj) > 0
+        if ribs.shape != labels.shape:
+            raise InputError(f"{folder / 'ribs.nii.gz'}: shape {ribs.shape} differs from labels")
     slices = None
     ann_file = folder / "annotated_slices.json"
     if annotated and ann_file.is_file():
         slices = tuple(int(i) for i in json.loads(ann_file.read_text()))
     meta = StudyMeta(source=str(folder), format="nifti", subject=folder.name)
     image = WaterFatImage(affine=np.asarray(affine, dtype=np.float64), meta=meta, **arrays)
-    return Subject(folder.name, folder.parent.name, image, labels, slices)
+    return Subject(folder.name, folder.parent.name, image, labels, slices, ribs)
 
 
 def known_mask(subject: Subject, *, margin_mm: float = 5.0) -> npt.NDArray[np.bool_]:
@@ -145,6 +158,12 @@ def cache_subject(
     sacrum = resample_linear((canon_labels == SACRUM_LABEL).astype(np.float32), shape)
     known = resample_linear(known_mask(subject, margin_mm=margin_mm).astype(np.float32), shape)
     target = np.where(body >= 0.5, 1, np.where(sacrum >= 0.5, 2, 0)).astype(np.uint8)
+    if "rib" in card.classes:
+        if subject.ribs is None:
+            target[target == 0] = BACKGROUND_OR_RIB
+        else:
+            rib = resample_linear(to_canonical(subject.ribs, axes).astype(np.float32), shape)
+            target[(target == 0) & (rib >= 0.5)] = RIB_CLASS
     has = (subject.labels > 0).any(axis=(1, 2))
     idx = np.nonzero(has)[0]
     lo, hi = (idx[0] - lateral, idx[-1] + lateral) if idx.size else (0, -1)

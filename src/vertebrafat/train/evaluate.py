@@ -87,7 +87,9 @@ def evaluate(
                 water=s.image.water, affine=s.image.affine, meta=s.image.meta, **kept
             )
             seg = segmenter(image)
-            named = label_vertebrae(seg.mask, image.affine, sacrum=seg.sacrum).labels
+            named = label_vertebrae(
+                seg.mask, image.affine, sacrum=seg.sacrum, ribs=seg.ribs
+            ).labels
             scores.append(
                 score_subject(s.labels, seg.mask, known_mask(s), subject=s.name, named=named)
             )

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from vertebrafat.segment import ModelCard, pad_width
 from vertebrafat.train.augment import AugmentConfig, augment
-from vertebrafat.train.dataset import CachedSlices
+from vertebrafat.train.dataset import BACKGROUND_OR_RIB, RIB_CLASS, CachedSlices
 from vertebrafat.train.network import UNet
 
 
@@ -49,7 +49,12 @@ class History:
 
 def masked_loss(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """Cross-entropy (or BCE for one output) + soft Dice of the foreground classes, both only over
-    ``known`` pixels. ``logits`` ``(n, classes, h, w)``, ``target`` long ``(n, h, w)``."""
+    ``known`` pixels. ``logits`` ``(n, classes, h, w)``, ``target`` long ``(n, h, w)``.
+
+    With four classes (the last one the rib class), target ``BACKGROUND_OR_RIB`` means "background
+    or rib, unknown which": its cross-entropy is that of the two classes together and the rib
+    Dice leaves those pixels out. The Dice term averages the foreground classes present in the
+    batch's known truth."""
     w = known.float()
     denom = w.sum().clamp_min(1.0)
     if logits.shape[1] == 1:
@@ -58,15 +63,31 @@ def masked_loss(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor)
             F.binary_cross_entropy_with_logits(logits[:, 0], fg, reduction="none") * w
         ).sum() / denom
         probs, onehot = torch.sigmoid(logits), fg.unsqueeze(1)
+        wm = w.unsqueeze(1)
     else:
-        ce = (F.cross_entropy(logits, target, reduction="none") * w).sum() / denom
-        probs = torch.softmax(logits, dim=1)[:, 1:]
-        onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:].float()
-    wm = w.unsqueeze(1)
+        logp = F.log_softmax(logits, dim=1)
+        either = target == BACKGROUND_OR_RIB
+        cls = torch.where(either, torch.zeros_like(target), target)
+        nll = -logp.gather(1, cls.unsqueeze(1))[:, 0]
+        if logits.shape[1] > RIB_CLASS:
+            nll = torch.where(either, -torch.logaddexp(logp[:, 0], logp[:, RIB_CLASS]), nll)
+        ce = (nll * w).sum() / denom
+        probs = logp.exp()[:, 1:]
+        onehot = F.one_hot(cls, logits.shape[1]).permute(0, 3, 1, 2)[:, 1:].float()
+        wm = w.unsqueeze(1).expand(-1, logits.shape[1] - 1, -1, -1)
+        if logits.shape[1] > RIB_CLASS:
+            rib_w = (w * (~either).float()).unsqueeze(1)
+            wm = torch.cat([wm[:, : RIB_CLASS - 1], rib_w, wm[:, RIB_CLASS:]], dim=1)
     inter = (probs * onehot * wm).sum(dim=(0, 2, 3))
     total = ((probs + onehot) * wm).sum(dim=(0, 2, 3))
     dice = (2 * inter + 1.0) / (total + 1.0)
-    return ce + (1 - dice).mean()
+    # a class absent from the batch's known truth has no Dice term: its smoothed Dice would
+    # push that class's probability to zero everywhere (small classes, such as ribs, seen in
+    # a few crops only, would never be learnt); cross-entropy still charges false positives
+    present = (onehot * wm).sum(dim=(0, 2, 3)) > 0
+    if not bool(present.any()):
+        return ce
+    return ce + (1 - dice[present]).mean()
 
 
 def _crops(

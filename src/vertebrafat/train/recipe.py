@@ -39,12 +39,18 @@ CHANNEL_SETS = (("water",), ("water", "fat", "ff"), ("water", "fat", "ff", "r2st
 
 
 def model_card_for(
-    config: str, *, channels: Sequence[str], sacrum: bool, name: str | None = None
+    config: str,
+    *,
+    channels: Sequence[str],
+    sacrum: bool,
+    ribs: bool = False,
+    name: str | None = None,
 ) -> ModelCard:
     """The card of a new model.
 
     ``reference`` is binary (sigmoid) and requires all its channels; ``default`` is softmax
-    (background, vertebral body[, sacrum]) with every channel but water optional.
+    (background, vertebral body[, sacrum[, rib]]) with every channel but water optional. The
+    rib class comes after the sacrum class (the loss knows it as class 3), so it needs it.
     """
     if config not in CONFIGS:
         raise InputError(f"unknown --config {config!r}; choose {', '.join(CONFIGS)}")
@@ -54,13 +60,20 @@ def model_card_for(
     net_cfg = CONFIGS[config]
     chans = tuple(c for c in CHANNELS if c in channels)
     reference = config == "reference"
+    if ribs and (reference or not sacrum):
+        raise InputError("--ribs needs the default configuration with the sacrum class")
     return ModelCard(
         name=name or f"vertebrafat-unet-{config}",
         channels=chans,
         optional_channels=() if reference else tuple(c for c in chans if c != "water"),
         classes=("vertebral_body",)
         if reference
-        else ("background", "vertebral_body", *(("sacrum",) if sacrum else ())),
+        else (
+            "background",
+            "vertebral_body",
+            *(("sacrum",) if sacrum else ()),
+            *(("rib",) if ribs else ()),
+        ),
         pixel_spacing_mm=net_cfg.pixel_spacing_mm,
         context_mm=net_cfg.context_mm,
     )
@@ -91,6 +104,7 @@ def train_model(
     resume: bool = False,
     name: str | None = None,
     sacrum: bool | None = None,
+    ribs: bool | None = None,
     init: Path | None = None,
     annotated: bool = True,
     progress: bool = True,
@@ -100,8 +114,10 @@ def train_model(
     The split is fixed (:func:`~vertebrafat.train.dataset.split_subjects`); validation
     figures are computed with the exported ONNX model on the native grid, for the validation
     subjects and every subject of ``test_datasets``, per channel set. ``sacrum`` forces the
-    sacrum class on or off (default: on when a training subject has label 26); ``init`` starts
-    from the weights of a ``best.pt``/``checkpoint.pt`` of the same architecture (fine-tuning).
+    sacrum class on or off (default: on when a training subject has label 26), ``ribs`` the rib
+    class (default: on when a training subject has ``ribs.nii.gz``); ``init`` starts from the
+    weights of a ``best.pt``/``checkpoint.pt`` of the same architecture (fine-tuning; a model
+    without the rib class gains one, its output layer grown by a freshly initialised row).
     ``annotated=False`` ignores ``annotated_slices.json`` files. Returns the model card.
     """
     opts = options or TrainOptions()
@@ -117,7 +133,9 @@ def train_model(
     train_s = [load_subject(f, annotated=annotated) for f in train_f]
     if sacrum is None:
         sacrum = any((s.labels == SACRUM_LABEL).any() for s in train_s)
-    card = model_card_for(config, channels=channels, sacrum=sacrum, name=name)
+    if ribs is None:
+        ribs = sacrum and config != "reference" and any(s.ribs is not None for s in train_s)
+    card = model_card_for(config, channels=channels, sacrum=sacrum, ribs=ribs, name=name)
     train_c = [cache_subject(s, card) for s in train_s]
     del train_s
     val_s = [load_subject(f, annotated=annotated) for f in val_f]
@@ -125,7 +143,7 @@ def train_model(
     net_cfg = CONFIGS[config]
     net = build_network(net_cfg, in_channels=card.n_planes, out_channels=len(card.classes))
     if init is not None:
-        net.load_state_dict(torch.load(init, weights_only=False)["net"])
+        _load_init(net, torch.load(init, weights_only=False)["net"], init)
     hist = _run(net, card, train_c, val_c, out, opts, resume=resume, progress=progress)
     blob = onnx_bytes(net, n_planes=card.n_planes)
     check = np.ascontiguousarray(np.pad(val_c[0].x[:4], ((0, 0), (0, 0), (0, 0), (0, 0))))
@@ -190,6 +208,20 @@ def train_model(
     import json
 
     return json.loads((out / f"{card.name}.json").read_text())
+
+
+def _load_init(net: Any, state: dict[str, Any], path: Path) -> None:
+    """Load ``state`` into ``net``; an output layer with fewer classes fills the first rows."""
+    own = net.state_dict()
+    for key in ("head.weight", "head.bias"):
+        if key in state and key in own and state[key].shape[0] < own[key].shape[0]:
+            grown = own[key].clone()
+            grown[: state[key].shape[0]] = state[key]
+            state = {**state, key: grown}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise InputError(f"{path}: weights do not fit this configuration ({err})") from None
 
 
 def _run(

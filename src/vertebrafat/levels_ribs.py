@@ -1,0 +1,48 @@
+"""The T12 cue from a rib mask: the last body with a rib head against it on both sides.
+
+A rib head articulates with the posterolateral corner of its thoracic body (ribs 11 and 12 with
+their own body only), so rib voxels within ``RIB_CONTACT_MM`` of a body, left and right of its
+centre, mark a rib-bearing body; the most caudal such body is T12. Both sides are required: a
+stray rib-class speck next to L1 (a transverse process taken for a rib) is rarely bilateral.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+
+RIB_CONTACT_MM = 4.0
+MIN_CONTACT_ML = 0.03
+
+
+def rib_bearing(
+    ribs: npt.NDArray[np.bool_],
+    inst: npt.NDArray[np.int32],
+    centres_x_mm: npt.NDArray[np.float64],
+    affine: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Per instance (``inst`` values 1..n, ``centres_x_mm[k]`` the RAS x of instance k + 1):
+    whether rib voxels lie within ``RIB_CONTACT_MM`` of it on both sides of its centre."""
+    n = len(centres_x_mm)
+    out = np.zeros(n, dtype=bool)
+    if not ribs.any() or n == 0:
+        return out
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    margin = np.ceil(RIB_CONTACT_MM / spacing).astype(int) + 1
+    idx = np.argwhere(ribs)
+    lo = np.maximum(idx.min(axis=0) - margin, 0)
+    hi = np.minimum(idx.max(axis=0) + margin + 1, ribs.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    near = ndi.distance_transform_edt(~ribs[box], sampling=spacing) <= RIB_CONTACT_MM
+    ids = inst[box]
+    hit = near & (ids > 0)
+    if not hit.any():
+        return out
+    vox = np.argwhere(hit) + lo
+    x_mm = vox @ affine[0, :3] + affine[0, 3]
+    k = ids[hit] - 1
+    right = x_mm > centres_x_mm[k]
+    counts = np.bincount(2 * k + right, minlength=2 * n).reshape(n, 2)
+    voxel_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
+    return np.asarray((counts * voxel_ml >= MIN_CONTACT_ML).all(axis=1))
