@@ -17,13 +17,14 @@ from vertebrafat.train.augment import AugmentConfig
 from vertebrafat.train.dataset import (
     BACKGROUND_OR_RIB,
     RIB_CLASS,
+    CachedSlices,
     cache_subject,
     known_mask,
     load_subject,
     split_subjects,
 )
 from vertebrafat.train.export import max_onnx_difference, onnx_bytes
-from vertebrafat.train.loop import TrainOptions, masked_loss, train_network
+from vertebrafat.train.loop import TrainOptions, masked_loss, train_network, validation_scores
 from vertebrafat.train.network import UNet, gflops_per_slice
 
 SPACING = 1.25
@@ -120,6 +121,34 @@ def test_dice_counts_only_classes_present_in_the_truth() -> None:
     loss = float(masked_loss(logits, target, known))
     # CE: 20 nats on one of 4 pixels; body Dice (2 * 1 + 1) / (2 + 1) = 1
     assert loss == pytest.approx(20.0 / 4, abs=1e-4)
+
+
+class _FixedLogits(torch.nn.Module):
+    """A 'network' whose logits put class ``answer[r, c]`` first at every pixel."""
+
+    def __init__(self, answer: np.ndarray, n_classes: int) -> None:
+        super().__init__()
+        self.answer = torch.from_numpy(answer).long()
+        self.n_classes = n_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        onehot = torch.nn.functional.one_hot(self.answer, self.n_classes).permute(2, 0, 1)
+        return (10.0 * onehot.float()).unsqueeze(0).expand(x.shape[0], -1, -1, -1)
+
+
+def test_validation_scores_give_body_and_rib_dice() -> None:
+    target = np.zeros((1, 16, 16), dtype=np.uint8)
+    target[0, 2:6, 2:6] = 1  # 16 body pixels
+    target[0, 10:12, 10:12] = RIB_CLASS  # 4 rib pixels
+    answer = target[0].copy()
+    answer[10:12, 12:14] = RIB_CLASS  # 4 false rib pixels: rib Dice 2 * 4 / (8 + 4)
+    data = [CachedSlices("s", "d", np.zeros((1, 1, 16, 16), np.float32), target,
+                         np.ones((1, 16, 16), dtype=bool))]
+    body, rib = validation_scores(_FixedLogits(answer, 4), data)  # type: ignore[arg-type]
+    assert body == 1.0
+    assert rib == pytest.approx(8 / 12)
+    no_rib_class = np.where(answer == RIB_CLASS, 0, answer)
+    assert validation_scores(_FixedLogits(no_rib_class, 3), data)[1] is None  # type: ignore[arg-type]
 
 
 def test_rib_targets_come_from_ribs_nii_or_are_background_or_rib(tmp_path: Path) -> None:

@@ -184,6 +184,9 @@ def train_model(
             "epochs_planned": opts.epochs,
             "best_epoch": hist.best_epoch,
             "best_val_dice_model_grid": round(hist.best_dice, 4),
+            "best_epoch_chosen_on": "mean of body and rib Dice"
+            if "rib" in card.classes
+            else "body Dice",
             "samples_per_epoch": opts.samples_per_epoch,
             "batch_size": opts.batch_size,
             "learning_rate": opts.learning_rate,
@@ -264,7 +267,8 @@ def _run(
             )
             bar.console.log(
                 f"epoch {h.epoch} loss {row['loss']:.4f} val_dice {row['val_dice']:.4f} "
-                f"best {h.best_dice:.4f} elapsed {h.elapsed_s:.0f}s"
+                + (f"rib {row['val_rib_dice']:.4f} " if "val_rib_dice" in row else "")
+                + f"best {h.best_dice:.4f} elapsed {h.elapsed_s:.0f}s"
             )
 
         return train_network(
