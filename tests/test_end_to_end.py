@@ -69,3 +69,29 @@ def test_cohort_records_a_bad_study_and_resumes(tmp_path: Path) -> None:
     with (out / "cohort_status.csv").open() as f:
         status = {r["name"]: r["status"] for r in csv.DictReader(f)}
     assert status == {"P001": "skipped", "P999": "error"}
+
+
+def test_segment_names_an_l6_from_the_rib_bearing_t12(tmp_path: Path) -> None:
+    """Phantom seed 3, subject 1 (hard cohort: p 0.5 transitional) has six lumbar bodies; the
+    sacrum alone would call its L1 T12. The model's rib class marks T12, so every truth level
+    T12..L6 gets its own name and the study is flagged transitional."""
+    import nibabel as nib
+    import numpy as np
+
+    from vertebrafat.io.phantom_write import save_phantom_study
+    from vertebrafat.phantom import PhantomConfig, generate_subject
+
+    study = generate_subject(
+        seed=3, index=1, config=PhantomConfig(p_fracture=0.5, p_transitional=0.5)
+    )
+    assert study.anatomy.transitional == "L6"
+    folder = save_phantom_study(study, tmp_path / "phantom", formats=("nifti",))
+    out = tmp_path / "out"
+    assert main(["segment", str(folder), str(out), "--json"]) == 0
+    got = np.asarray(nib.load(str(out / "labels.nii.gz")).dataobj)
+    for label in (19, 20, 21, 22, 23, 24, 25):  # T12, L1..L5, L6
+        inside = got[study.labels == label]
+        assert int(np.bincount(inside, minlength=27).argmax()) == label, label
+    with (out / "bmf.csv").open() as f:
+        rows = {r["level"]: r for r in csv.DictReader(f)}
+    assert "transitional" in rows["L6"]["flags"]

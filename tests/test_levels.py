@@ -136,13 +136,23 @@ def test_a_rib_on_one_side_only_is_no_t12_cue() -> None:
     truth, spans = stack(8, sacrum=True)
     ribs = _ribs_at(truth, spans, {0: "both", 1: "right"})  # body 1's left rib missed
     result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
-    # T12 = body 0 now: seven lumbar bodies fit no count, so the study is uncertain
-    assert result.study_flags == ("transitional", "uncertain_level")
+    # T12 would be body 0: seven lumbar bodies fit no count, so the rib cue is ignored and the
+    # sacrum names the bodies
+    assert names_top_down(result.labels, truth) == [17, 18, 19, 20, 21, 22, 23, 24, 26]
+    assert result.study_flags == ()
     truth7, spans7 = stack(7, sacrum=True)
     lone = _ribs_at(truth7, spans7, {1: "left"})
     plain = label_vertebrae(truth7 > 0, AFFINE, ribs=lone)
     assert names_top_down(plain.labels, truth7) == [18, 19, 20, 21, 22, 23, 24, 26]
     assert plain.study_flags == ()
+
+
+def test_ribs_against_a_lumbar_body_do_not_rename_the_spine() -> None:
+    truth, spans = stack(7, sacrum=True)  # T11, T12, L1..L5, sacrum
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "both", 3: "both"})  # ribs also beside L2
+    result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 26]
+    assert result.study_flags == ()
 
 
 def test_stack_cut_at_the_top_is_flagged_partial_and_still_named() -> None:

@@ -313,3 +313,31 @@ def test_resample_linear_equals_two_tap_interpolation() -> None:
     assert got.shape == (2, 3, 7, 17) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert np.array_equal(resample_linear(x, (10, 13)), x)
+
+
+class _RibSession:
+    """Softmax logits: background 5 everywhere, rib 10 where the normalised water is > 0.5."""
+
+    def run(self, output_names: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        x = feed["x"]
+        logits = np.zeros((x.shape[0], 4, x.shape[2], x.shape[3]), dtype=np.float32)
+        logits[:, 0] = 5.0
+        logits[:, 3] = np.where(x[:, 0] > 0.5, 10.0, 0.0)
+        return [logits]
+
+
+def test_rib_class_is_used_only_with_a_fat_or_ff_image() -> None:
+    card = ModelCard(
+        name="ribs",
+        channels=("water", "fat"),
+        optional_channels=("fat",),
+        classes=("background", "vertebral_body", "sacrum", "rib"),
+        pixel_spacing_mm=SPACING,
+    )
+    model = SegmentationModel(card=card, session=_RibSession())
+    image, body = block_image()
+    assert predict(model, image).ribs is None  # water only: ribs not trusted
+    with_fat = WaterFatImage(water=image.water, fat=1.0 - image.water, affine=image.affine)
+    ribs = predict(model, with_fat).ribs
+    assert ribs is not None
+    assert np.array_equal(ribs, body)

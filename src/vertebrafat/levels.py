@@ -132,9 +132,13 @@ def label_vertebrae(
     tail = order[len(order) - n_tail :]
     order, shapes, inst = _merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     order += tail
-    if cue is None and rib_mask is not None:
+    from_ribs = cue is None and rib_mask is not None
+    if from_ribs:
+        assert rib_mask is not None
         cue = _rib_cue(rib_mask, order, shapes, inst, aff)
-    names, study_flags, anchor = _name(order, shapes, inst, extra, cue, n_tail)
+    names, study_flags, anchor = _name(
+        order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs
+    )
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, names, strict=True):
@@ -303,8 +307,13 @@ def _merge_stacked_fragments(
 def _name(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
+    *, rib_cue: bool = False,
 ) -> tuple[list[str], tuple[str, ...], str]:
-    """Level names for ``order`` (top to bottom), the study flags and the anchor."""
+    """Level names for ``order`` (top to bottom), the study flags and the anchor.
+
+    A T12 cue found from ribs (``rib_cue``) may only reveal an L6: with the sacrum in view it is
+    used when it leaves five or six lumbar bodies, and ignored otherwise (a rib-class speck on
+    a lumbar body must not rename the spine)."""
     sacrum_pos = len(order) - n_tail if n_tail else _sacrum_position(order, shapes, inst, sacrum)
     # position of each body counted from the top, gaps skipped; no gap is looked for in or
     # into the sacrum (its segments and the L5/S1 step differ from the lumbar spacing)
@@ -314,6 +323,9 @@ def _name(
                         + len(order) - len(above)))
     flags: list[str] = ["gap"] if slots[-1] != len(order) - 1 else []
     t12_pos = _overlap_position(order, inst, t12)
+    if rib_cue and sacrum_pos is not None and t12_pos is not None:
+        if t12_pos >= sacrum_pos or slots[sacrum_pos] - slots[t12_pos] - 1 not in (5, 6):
+            t12_pos = None
     if sacrum_pos is None and t12_pos is None:
         flags += ["no_sacrum", "uncertain_level"]
         return _count_up(slots, slots[-1] + 1, _ABOVE_SACRUM), tuple(flags), "bottom"

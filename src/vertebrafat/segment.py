@@ -85,7 +85,10 @@ class Segmentation:
 
     ``probability`` is float32 0-1 for vertebral body; ``mask`` the post-processed binary body
     mask; ``sacrum`` the sacrum mask when the model has a sacrum class, else ``None``; ``ribs``
-    the rib mask (argmax, no clean-up: rib cuts are small) when it has a rib class.
+    the rib mask (argmax, no clean-up: rib cuts are small) when it has a rib class and the study
+    has a fat or FF image: on water alone rib heads are faint, and the shipped model's rib class
+    then missed T12's ribs on phantom subjects and put ribs on both sides of a real L1 (myo44),
+    either of which would shift every name by one.
     """
 
     probability: Volume
@@ -349,6 +352,6 @@ def predict(model: SegmentationModel, image: WaterFatImage) -> Segmentation:
         best = np.argmax(probs, axis=0)
         if "sacrum" in card.classes:
             sacrum = postprocess(best == card.classes.index("sacrum"), **keep)
-        if "rib" in card.classes:
+        if "rib" in card.classes and (image.fat is not None or image.ff is not None):
             ribs = best == card.classes.index("rib")
     return Segmentation(probability=probability, mask=mask, sacrum=sacrum, ribs=ribs)
