@@ -213,6 +213,48 @@ def train_model(
     return json.loads((out / f"{card.name}.json").read_text())
 
 
+def revalidate(
+    model_path: Path,
+    datasets: Sequence[str | Path],
+    *,
+    test_datasets: Sequence[str | Path] = (),
+    annotated: bool = False,
+) -> dict[str, Any]:
+    """Recompute the ``validation`` figures of a trained model's card (same split, same
+    channel sets as :func:`train_model`) with the installed vertebrafat, e.g. after a change
+    to the labeller that the named Dice depends on; the card records when. The ONNX file (and
+    its sha256) is untouched. Returns the new card."""
+    import json
+
+    from vertebrafat.io.atomic import write_text_atomic
+    from vertebrafat.io.model import load_model
+
+    model = load_model(model_path)
+    card_path = Path(model_path).with_suffix(".json")
+    data = json.loads(card_path.read_text())
+    _, val_f = split_subjects(subject_folders(datasets))
+    val_s = [load_subject(f, annotated=annotated) for f in val_f]
+
+    def segmenter(image: WaterFatImage) -> Segmentation:
+        return predict(model, image)
+
+    validation = {
+        f"split:{ds}": evaluate(
+            [s for s in val_s if s.dataset == ds], segmenter, channel_sets=CHANNEL_SETS
+        )
+        for ds in sorted({s.dataset for s in val_s})
+    }
+    for path in test_datasets:
+        test_s = [load_subject(f, annotated=annotated) for f in subject_folders([path])]
+        validation[f"test:{Path(path).name}"] = evaluate(
+            test_s, segmenter, channel_sets=CHANNEL_SETS
+        )
+    data["validation"] = validation
+    data["validation_recomputed_with"] = f"vertebrafat {vertebrafat.__version__}"
+    write_text_atomic(card_path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return dict(data)
+
+
 def _load_init(net: Any, state: dict[str, Any], path: Path) -> None:
     """Load ``state`` into ``net``; an output layer with fewer classes fills the first rows."""
     own = net.state_dict()
