@@ -26,6 +26,7 @@ from vertebrafat.train.dataset import (
 from vertebrafat.train.export import max_onnx_difference, onnx_bytes
 from vertebrafat.train.loop import TrainOptions, masked_loss, train_network, validation_scores
 from vertebrafat.train.network import UNet, gflops_per_slice
+from vertebrafat.train.recipe import revalidate
 
 SPACING = 1.25
 AFFINE = np.array(
@@ -272,6 +273,11 @@ def test_cli_train_writes_a_loadable_model(
     model = load_model(out / "vertebrafat-unet-default.onnx")
     subject = load_subject(cohort / "s0")
     assert predict(model, subject.image).mask.shape == (6, 64, 32)
+    # recomputing the validation with the same code gives the training-time figures
+    again = revalidate(out / "vertebrafat-unet-default.onnx", [cohort], annotated=True)
+    assert again["validation"] == card["validation"]
+    assert again["validation_recomputed_with"].startswith("vertebrafat ")
+    assert again["sha256"] == card["sha256"]
 
 
 def test_cli_train_refuses_unknown_channel(

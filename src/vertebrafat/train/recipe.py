@@ -149,18 +149,9 @@ def train_model(
     check = np.ascontiguousarray(np.pad(val_c[0].x[:4], ((0, 0), (0, 0), (0, 0), (0, 0))))
     check = check[:, :, : check.shape[2] // 16 * 16, : check.shape[3] // 16 * 16]
     diff = max_onnx_difference(net, blob, check)
-    segmenter = _onnx_segmenter(blob, card)
-    validation = {
-        f"split:{ds}": evaluate(
-            [s for s in val_s if s.dataset == ds], segmenter, channel_sets=CHANNEL_SETS
-        )
-        for ds in sorted({s.dataset for s in val_s})
-    }
-    for path in test_datasets:
-        test_s = [load_subject(f, annotated=annotated) for f in subject_folders([path])]
-        validation[f"test:{Path(path).name}"] = evaluate(
-            test_s, segmenter, channel_sets=CHANNEL_SETS
-        )
+    validation = _validation(
+        _onnx_segmenter(blob, card), val_s, test_datasets, annotated=annotated
+    )
     info = {
         "architecture": {
             "config": config,
@@ -213,6 +204,25 @@ def train_model(
     return json.loads((out / f"{card.name}.json").read_text())
 
 
+def _validation(
+    segmenter: Any, val_s: Sequence[Any], test_datasets: Sequence[str | Path], *, annotated: bool
+) -> dict[str, Any]:
+    """The card's ``validation``: each dataset's validation subjects, then each test dataset,
+    per channel set."""
+    validation: dict[str, Any] = {
+        f"split:{ds}": evaluate(
+            [s for s in val_s if s.dataset == ds], segmenter, channel_sets=CHANNEL_SETS
+        )
+        for ds in sorted({s.dataset for s in val_s})
+    }
+    for path in test_datasets:
+        test_s = [load_subject(f, annotated=annotated) for f in subject_folders([path])]
+        validation[f"test:{Path(path).name}"] = evaluate(
+            test_s, segmenter, channel_sets=CHANNEL_SETS
+        )
+    return validation
+
+
 def revalidate(
     model_path: Path,
     datasets: Sequence[str | Path],
@@ -238,18 +248,7 @@ def revalidate(
     def segmenter(image: WaterFatImage) -> Segmentation:
         return predict(model, image)
 
-    validation = {
-        f"split:{ds}": evaluate(
-            [s for s in val_s if s.dataset == ds], segmenter, channel_sets=CHANNEL_SETS
-        )
-        for ds in sorted({s.dataset for s in val_s})
-    }
-    for path in test_datasets:
-        test_s = [load_subject(f, annotated=annotated) for f in subject_folders([path])]
-        validation[f"test:{Path(path).name}"] = evaluate(
-            test_s, segmenter, channel_sets=CHANNEL_SETS
-        )
-    data["validation"] = validation
+    data["validation"] = _validation(segmenter, val_s, test_datasets, annotated=annotated)
     data["validation_recomputed_with"] = f"vertebrafat {vertebrafat.__version__}"
     write_text_atomic(card_path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return dict(data)
