@@ -30,9 +30,10 @@ def main() -> None:
     water, ff = study.image.water, study.image.ff
     assert ff is not None
     mid = water.shape[0] // 2
-    rib_slices = np.nonzero(study.ribs.sum(axis=(1, 2)))[0]
-    side = rib_slices[rib_slices > mid]
-    lateral = int(side[np.argmax(study.ribs[side].sum(axis=(1, 2)))]) if side.size else mid
+    # the slice through T12 (label 19) with the most rib voxels
+    with_t12 = (study.labels == 19).any(axis=(1, 2))
+    score = np.where(with_t12, study.ribs.sum(axis=(1, 2)), -1)
+    lateral = int(np.argmax(score)) if score.max() > 0 else mid
     spacing = study.image.spacing_mm
     fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
     panels = (

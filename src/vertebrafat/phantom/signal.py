@@ -128,7 +128,7 @@ def _r2star_search(sv: ComplexArray, t: FloatArray, c: npt.NDArray[np.complex128
     refined by a parabola through the best grid point and its neighbours; clipped to the
     grid's range.
     """
-    svr = np.concatenate([sv.real, sv.imag]).astype(np.float32)
+    svr = np.concatenate([sv.real, sv.imag]).astype(np.float32, copy=False)
     blocks = []
     for r in R2STAR_GRID:
         a = np.stack([np.exp(-r * t), c * np.exp(-r * t)], axis=1)
@@ -177,4 +177,4 @@ def _solve_water_fat(
     det = g_ww * g_ff - (g_wf.real**2 + g_wf.imag**2)
     w = (g_ff * b_w - g_wf * b_f) / det
     f = (g_ww * b_f - np.conj(g_wf) * b_w) / det
-    return w.astype(np.complex64), f.astype(np.complex64)
+    return w.astype(np.complex64, copy=False), f.astype(np.complex64, copy=False)
