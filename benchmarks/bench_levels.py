@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vertebrafat.levels import label_vertebrae
+from vertebrafat.levels import label_segmentation, label_vertebrae
 from vertebrafat.measure import bmf_table
 from vertebrafat.phantom import PhantomConfig
 
@@ -170,7 +170,7 @@ def bench_model(model_path: str, which: str) -> None:
     for name in names:
         image = load_study(MYO / name)
         seg = predict(net, image)
-        result = label_vertebrae(seg.mask, image.affine, sacrum=seg.sacrum, ribs=seg.ribs)
+        result = label_segmentation(seg, image.affine)
         truth = np.asarray(nib.load(str(MYO / name / "labels.nii.gz")).dataobj)
         c, t = score(truth, result.labels)
         ok, tot = ok + c, tot + t

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -132,10 +133,9 @@ def label_vertebrae(
     tail = order[len(order) - n_tail :]
     order, shapes, inst = _merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     order += tail
-    from_ribs = cue is None and rib_mask is not None
-    if from_ribs:
-        assert rib_mask is not None
-        cue = _rib_cue(rib_mask, order, shapes, inst, aff)
+    from_ribs = False
+    if cue is None and rib_mask is not None:
+        cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
     names, study_flags, anchor = _name(
         order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs
     )
@@ -151,6 +151,25 @@ def label_vertebrae(
     return VertebraLabelling(labels, level_flags, study_flags, anchor)
 
 
+class HasMask(Protocol):
+    """A segmentation as :func:`label_segmentation` reads it (``segment.Segmentation`` fits);
+    optional ``sacrum`` and ``ribs`` attributes (``Mask | None``) are used when present."""
+
+    @property
+    def mask(self) -> Mask: ...
+
+
+def label_segmentation(seg: HasMask, geometry: Affine | WaterFatImage) -> VertebraLabelling:
+    """:func:`label_vertebrae` of a segmentation with every cue it carries (its ``sacrum`` and
+    ``ribs`` masks when present), so that every caller names with the same cues."""
+    return label_vertebrae(
+        seg.mask,
+        geometry,
+        sacrum=getattr(seg, "sacrum", None),
+        ribs=getattr(seg, "ribs", None),
+    )
+
+
 def _rib_cue(
     ribs: npt.NDArray[np.bool_],
     order: list[int],
@@ -161,7 +180,7 @@ def _rib_cue(
     """Mask of the most caudal rib-bearing body (None when no body bears ribs)."""
     centres_x = np.array([s.centre_mm[0] for s in shapes])
     bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff)
-    found = [i for i in order if i < len(bearing) and bearing[i]]
+    found = [i for i in order if bearing[i]]
     return None if not found else np.asarray(inst == found[-1] + 1)
 
 

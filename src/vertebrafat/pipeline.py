@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from vertebrafat.errors import GeometryError
 from vertebrafat.image import WaterFatImage
-from vertebrafat.levels import VertebraLabelling, label_vertebrae
+from vertebrafat.levels import VertebraLabelling, label_segmentation
 from vertebrafat.measure import bmf_table
 from vertebrafat.qc import render_qc
 from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
@@ -27,7 +27,7 @@ from vertebrafat.types import Mask, Volume
 class SegmentationLike(Protocol):
     """What :func:`analyse_study` needs from a segmentation (``segment.Segmentation`` fits).
 
-    An optional ``sacrum`` attribute (``Mask | None``) is used when present.
+    Optional ``sacrum`` and ``ribs`` attributes (``Mask | None``) are used when present.
     """
 
     @property
@@ -119,12 +119,7 @@ def analyse_study(
             f"{image.meta.source or 'image'}: segmentation shape {np.shape(seg.mask)} differs "
             f"from the image {image.shape}"
         )
-    labelling = label_vertebrae(
-        seg.mask,
-        image.affine,
-        sacrum=getattr(seg, "sacrum", None),
-        ribs=getattr(seg, "ribs", None),
-    )
+    labelling = label_segmentation(seg, image.affine)
     flags = labelling.flags()
     ff = image.ff
     if ff is None:

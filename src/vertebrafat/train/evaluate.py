@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from vertebrafat.anatomy import LEVEL_OF_LABEL
 from vertebrafat.image import WaterFatImage
-from vertebrafat.levels import label_vertebrae
+from vertebrafat.levels import label_segmentation
 from vertebrafat.segment import Segmentation
 from vertebrafat.train.dataset import SACRUM_LABEL, Subject, known_mask
 from vertebrafat.types import Labels, Mask
@@ -87,9 +87,7 @@ def evaluate(
                 water=s.image.water, affine=s.image.affine, meta=s.image.meta, **kept
             )
             seg = segmenter(image)
-            named = label_vertebrae(
-                seg.mask, image.affine, sacrum=seg.sacrum, ribs=seg.ribs
-            ).labels
+            named = label_segmentation(seg, image.affine).labels
             scores.append(
                 score_subject(s.labels, seg.mask, known_mask(s), subject=s.name, named=named)
             )
