@@ -5,10 +5,9 @@ their own body only), so rib voxels within ``RIB_CONTACT_MM`` of a body (head an
 model's body outline often takes in part of the head; at 4 mm the shipped model's T12 contact
 was missing on a side in held-out phantom subjects P002, P008 and P012 of seed 3, at 8 mm every
 held-out phantom subject of ``benchmarks/bench_levels.py`` is named right), left and right of
-its centre, mark a rib-bearing body;
-the most caudal such body is T12. Both sides are required: a stray rib-class speck next to L1
-(a transverse process taken for a rib) is rarely bilateral. A cue from ribs may only reveal an
-L6 (see :func:`vertebrafat.levels._name`).
+its centre, mark a rib-bearing body; the most caudal such body is T12. Both sides are required:
+a stray rib-class speck next to L1 (a transverse process taken for a rib) is rarely bilateral.
+A cue from ribs may only reveal an L6 (see :func:`vertebrafat.levels._name`).
 """
 
 from __future__ import annotations
@@ -16,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
+
+from vertebrafat.levels_instances import voxel_volume_ml
 
 RIB_CONTACT_MM = 8.0
 MIN_CONTACT_ML = 0.05
@@ -51,5 +52,4 @@ def rib_bearing(
     x_mm = (np.argwhere(hit) + lo) @ affine[0, :3] + affine[0, 3]
     right = x_mm > centres_x_mm[k]
     counts = np.bincount(2 * k + right, minlength=2 * n).reshape(n, 2)
-    voxel_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
-    return np.asarray((counts * voxel_ml >= MIN_CONTACT_ML).all(axis=1))
+    return np.asarray((counts * voxel_volume_ml(affine) >= MIN_CONTACT_ML).all(axis=1))

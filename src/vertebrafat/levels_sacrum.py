@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.levels_instances import voxel_volume_ml
 from vertebrafat.types import Mask
 
 
@@ -58,7 +59,7 @@ def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
         sd, long_axis = np.zeros(3), np.array([0.0, 0.0, 1.0])
     lo, hi = idx.min(axis=0), idx.max(axis=0)
     touches = bool(np.any(lo == 0) or np.any(hi == np.array(instance.shape) - 1))
-    voxel_ml = float(abs(np.linalg.det(affine[:3, :3]))) / 1000.0
+    voxel_ml = voxel_volume_ml(affine)
     s_axis = int(np.argmax(np.abs(affine[2, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
     inferior = (
         hi[s_axis] == instance.shape[s_axis] - 1 if affine[2, s_axis] < 0 else lo[s_axis] == 0

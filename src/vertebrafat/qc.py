@@ -113,11 +113,11 @@ def _panel(
     canvas: Image.Image, background: npt.NDArray[np.floating],
     regions: dict[int, npt.NDArray[np.bool_]], axis: int, index: int, affine: Affine,
     window: tuple[float, float], box: Box, *, thick: int, crop: Box | None = None,
-) -> tuple[Box, Box, tuple[int, int]]:
+) -> Box:
     """Paste slice ``index`` (grey, ``window``) scaled to fit ``box`` at its mm aspect, each
     region outlined ``thick`` display pixels wide in its colour. ``crop`` (mm, view
-    coordinates ``x0, x1, y0, y1`` with y up) limits the view. Returns the view's mm extent
-    shown, the pixel box it was pasted in and the display size."""
+    coordinates ``x0, x1, y0, y1`` with y up) limits the view. Returns the pixel box it was
+    pasted in."""
     image, extent = _view(background, axis, index, affine)
     h, w = image.shape
     sy, sx = extent[3] / h, extent[1] / w  # mm per pixel
@@ -127,7 +127,6 @@ def _panel(
         r0 = int((extent[3] - crop[3]) / sy)
         r1 = max(math.ceil((extent[3] - crop[2]) / sy), r0 + 1)
     image = image[r0:r1, c0:c1]
-    shown = ((c0 * sx, c1 * sx, (h - r1) * sy, (h - r0) * sy))
     mm_w, mm_h = image.shape[1] * sx, image.shape[0] * sy
     scale = min((box[2] - box[0]) / mm_w, (box[3] - box[1]) / mm_h)
     size = (max(1, round(mm_w * scale)), max(1, round(mm_h * scale)))
@@ -149,7 +148,7 @@ def _panel(
     left = round(box[0] + (box[2] - box[0] - size[0]) / 2)
     top = round(box[1] + (box[3] - box[1] - size[1]) / 2)
     canvas.paste(Image.fromarray(rgb, "RGB"), (left, top))
-    return shown, (left, top, left + size[0], top + size[1]), size
+    return (left, top, left + size[0], top + size[1])
 
 
 def _measured(
@@ -203,11 +202,11 @@ def _view(
 
 def _annotate(
     draw: ImageDraw.ImageDraw, body: npt.NDArray[np.bool_],
-    placed: tuple[Box, Box, tuple[int, int]], label: int, ff_mean: float,
+    placed: Box, label: int, ff_mean: float,
 ) -> None:
     """Write "L3  34.2 %" on a box of the level's colour at the anterior (left) edge of the
     body, at its centroid height."""
-    _, (left, top, right, bottom), _ = placed
+    left, top, right, bottom = placed
     rows, cols = np.nonzero(body)
     h, w = body.shape
     y = top + (rows.mean() + 0.5) / h * (bottom - top)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from vertebrafat.segment import ModelCard, pad_width
 from vertebrafat.train.augment import AugmentConfig, augment
 from vertebrafat.train.dataset import BACKGROUND_OR_RIB, RIB_CLASS, CachedSlices
+from vertebrafat.train.evaluate import dice
 from vertebrafat.train.network import UNet
 
 
@@ -155,8 +156,9 @@ def validation_scores(
 
 
 def _dice(pred: npt.NDArray[np.bool_], ref: npt.NDArray[np.bool_]) -> float:
-    total = int(pred.sum() + ref.sum())
-    return 1.0 if total == 0 else 2 * int((pred & ref).sum()) / total
+    """:func:`~vertebrafat.train.evaluate.dice`, with 1 where both are empty (nothing to miss)."""
+    d = dice(ref, pred)
+    return 1.0 if math.isnan(d) else d
 
 
 def _planes(card: ModelCard) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
