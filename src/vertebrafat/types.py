@@ -20,3 +20,6 @@ Affine = npt.NDArray[np.float64]
 """4x4 voxel -> RAS (mm) matrix, as in NIfTI."""
 
 FloatArray = npt.NDArray[np.float64]
+
+RealArray = npt.NDArray[np.floating]
+"""Float array of either precision (the phantom renders its planes in float32)."""

@@ -82,8 +82,10 @@ def _write_into(study: PhantomStudy, folder: Path, formats: tuple[str, ...]) -> 
     img, aff = study.image, study.image.affine
     save_volume(img.water.astype(np.int16), aff, folder / "water.nii.gz")
     save_volume(img.fat.astype(np.int16), aff, folder / "fat.nii.gz")  # type: ignore[union-attr]
-    save_volume(img.ff, aff, folder / "ff.nii.gz")  # type: ignore[arg-type]
-    save_volume(img.r2star, aff, folder / "r2star.nii.gz")  # type: ignore[arg-type]
+    # FF (0.1 %) and R2* (0.1 1/s) are rounded to tenths: int16 tenths with scl_slope 0.1
+    for name, values in (("ff", img.ff), ("r2star", img.r2star)):
+        tenths = np.round(np.asarray(values) * 10).astype(np.int16)
+        save_volume(tenths, aff, folder / f"{name}.nii.gz", slope=0.1)
     save_labels(study.labels, aff, folder / "labels.nii.gz")
     save_labels(study.rater_a, aff, folder / "rater_a.nii.gz")
     save_labels(study.rater_b, aff, folder / "rater_b.nii.gz")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vertebrafat.phantom.anatomy import Anatomy, Vertebra
-from vertebrafat.types import FloatArray
+from vertebrafat.types import RealArray
 
 LESION_KINDS: tuple[str, ...] = ("haemangioma", "modic1", "modic2", "fracture", "transitional")
 
@@ -151,17 +151,19 @@ def marrow_ff(
     lesions: tuple[Lesion, ...],
     vertebra: Vertebra,
     *,
-    x: FloatArray,
-    u: FloatArray,
-    v: FloatArray,
-) -> FloatArray:
+    x: RealArray,
+    u: RealArray,
+    v: RealArray,
+) -> RealArray:
     """Marrow FF (fraction) at body-local points (mm): level baseline + smooth texture (about
     +-2 pp) + a water-rich basivertebral vein notch, overridden by the level's lesions. Shapes
     of inputs broadcast. (No fatty rim under the cortex: an earlier +12 pp one had no support
     in the literature and made any eroded ROI read 1.7 pp below the whole-body truth.)
     """
-    ff = np.full(np.broadcast(x, u, v).shape, marrow.ff_of(vertebra.level))
-    for kx, ku, kv, phase, amp in marrow.waves:
+    dtype = np.result_type(x, u, v)  # float32 planes stay float32 (scalars as Python floats)
+    ff = np.full(np.broadcast(x, u, v).shape, marrow.ff_of(vertebra.level), dtype=dtype)
+    for wave in marrow.waves:
+        kx, ku, kv, phase, amp = (float(c) for c in wave)
         ff = ff + amp * np.cos(kx * x + ku * u + kv * v + phase + vertebra.centre_mm[2] * 0.05)
     vein = np.exp(-((u / 2.5) ** 2 + (x / 3.0) ** 2 + ((v + vertebra.depth_mm / 2) / 5.0) ** 2))
     ff = ff * (1 - 0.8 * vein)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from vertebrafat.phantom.acquisition import plane_coordinates
-from vertebrafat.types import Affine, FloatArray, Labels
+from vertebrafat.types import Affine, FloatArray, Labels, RealArray
 
 
 def annotated_slices(labels: Labels, *, n: int) -> tuple[int, ...]:
@@ -47,7 +47,7 @@ def _jitter(
 
 def draw_rater(
     rng: np.random.Generator,
-    surface_mm: FloatArray,
+    surface_mm: RealArray,
     surface_label: Labels,
     affine: Affine,
     slices: tuple[int, ...],
@@ -55,7 +55,7 @@ def draw_rater(
     offset_mm: float,
     anterior_mm: float,
     jitter_mm: float,
-    anterior: FloatArray,
+    anterior: RealArray,
 ) -> Labels:
     """One rater's label map on ``slices``, labelled by ``surface_label``.
 

@@ -28,7 +28,7 @@ from vertebrafat.phantom.spine import (
     rib_tubes,
 )
 from vertebrafat.phantom.tissue import Canvas, abdomen_texture, paint, ramp, tissue
-from vertebrafat.types import Affine, FloatArray
+from vertebrafat.types import Affine, RealArray
 
 N_SUB = 3
 
@@ -46,18 +46,18 @@ class Rendered:
     wall .. 1 anterior).
     """
 
-    water_pd: FloatArray
-    fat_pd: FloatArray
-    r2star: FloatArray
+    water_pd: RealArray
+    fat_pd: RealArray
+    r2star: RealArray
     labels: np.ndarray
     ribs: np.ndarray
-    marrow_ff: FloatArray
-    surface_mm: FloatArray
+    marrow_ff: RealArray
+    surface_mm: RealArray
     surface_label: np.ndarray
-    surface_anterior: FloatArray
+    surface_anterior: RealArray
 
 
-def _centreline(anatomy: Anatomy, y: FloatArray, z: FloatArray) -> dict[str, FloatArray]:
+def _centreline(anatomy: Anatomy, y: RealArray, z: RealArray) -> dict[str, RealArray]:
     """Per pixel: signed AP distance ``d`` to the spinal axis (anterior +), and the axis'
     interpolated depth ``depth``, half width ``half_width`` and lateral centre ``xc``."""
     nodes: list[tuple[float, float, float, float, float]] = []
@@ -99,14 +99,14 @@ def _centreline(anatomy: Anatomy, y: FloatArray, z: FloatArray) -> dict[str, Flo
 def _background(
     anatomy: Anatomy,
     marrow: Marrow,
-    axis: dict[str, FloatArray],
+    axis: dict[str, RealArray],
     *,
     x: float,
-    y: FloatArray,
-    z: FloatArray,
+    y: RealArray,
+    z: RealArray,
     px: float,
     field_t: float,
-    texture: FloatArray,
+    texture: RealArray,
 ) -> Canvas:
     """Skin, fat, muscles, abdomen, vessels and spinal canal on one slice plane."""
     d, depth, xi = axis["d"], axis["depth"], x - axis["xc"]
@@ -120,6 +120,7 @@ def _background(
     e = np.minimum(np.minimum(e_post, e_ant), anatomy.abdomen_lr_mm - np.abs(xi))
     paint(canvas, ramp(e, px), tissue("skin", field_t))
     fat_t = np.where(e_post < e_ant, anatomy.fat_posterior_mm, anatomy.fat_anterior_mm)
+    fat_t = fat_t.astype(np.float32)
     paint(canvas, ramp(e - 1.8, px), tissue("fat", field_t))
     inner = ramp(e - 1.8 - fat_t, px)
     paint(canvas, inner, tissue("abdomen", field_t))
@@ -169,10 +170,10 @@ def render(
     affine: Affine,
     shape: tuple[int, int, int],
     field_t: float,
-    texture_waves: FloatArray,
+    texture_waves: RealArray,
 ) -> Rendered:
     """Sample the subject on the grid ``shape`` / ``affine`` (see module docstring)."""
-    y, z = plane_coordinates(affine, shape)
+    y, z = (c.astype(np.float32) for c in plane_coordinates(affine, shape))
     plane = Plane(
         y=y,
         z=z,
@@ -181,13 +182,13 @@ def render(
         px=float(np.mean(np.linalg.norm(affine[:3, 1:3], axis=0))),
         field_t=field_t,
     )
-    axis = _centreline(anatomy, y, z)
+    axis = {k: a.astype(np.float32) for k, a in _centreline(anatomy, y, z).items()}
     xs = slice_positions(affine, shape[0], n_sub=N_SUB)
-    out = [np.zeros(shape) for _ in range(3)]
+    out = [np.zeros(shape, np.float32) for _ in range(3)]
     labels = np.zeros(shape, np.uint8)
     tubes = rib_tubes(anatomy)
-    rib_occ = np.zeros(shape)
-    ff_sum, ff_weight = np.zeros(shape), np.zeros(shape)
+    rib_occ = np.zeros(shape, np.float32)
+    ff_sum, ff_weight = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
     surface, surface_label, anterior = (
         np.full(shape, 99.0),
         np.zeros(shape, np.uint8),
@@ -206,7 +207,7 @@ def render(
             field_t=field_t,
             texture=abdomen_texture(texture_waves, xc, y, z),
         )
-        occupancy: dict[str, tuple[tuple[slice, slice], FloatArray]] = {}
+        occupancy: dict[str, tuple[tuple[slice, slice], RealArray]] = {}
         for m in range(N_SUB):
             cur, x = bg.copy(), float(xs[i, m])
             paint_discs(cur, anatomy, x, plane)
@@ -242,7 +243,7 @@ def render(
 def _resolve_labels(
     labels: np.ndarray,
     anatomy: Anatomy,
-    occupancy: dict[str, tuple[tuple[slice, slice], FloatArray]],
+    occupancy: dict[str, tuple[tuple[slice, slice], RealArray]],
 ) -> None:
     """A pixel takes the label of the body occupying at least half of it (the most, on ties)."""
     best = np.zeros(labels.shape)

@@ -14,7 +14,12 @@ import numpy.typing as npt
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
 from vertebrafat.phantom.anatomy import Anatomy
 from vertebrafat.phantom.render import Rendered
-from vertebrafat.phantom.signal import apply_field_map, fit_echoes, simulate_echoes
+from vertebrafat.phantom.signal import (
+    apply_field_map,
+    fit_planes,
+    planes_to_echoes,
+    simulate_planes,
+)
 from vertebrafat.types import Volume
 
 
@@ -64,20 +69,19 @@ def acquire(
     phase = srng.uniform(-np.pi, np.pi) + 0.3 * y / 100 + 0.2 * z / 100
     tes = acq.echo_times_ms
     sigma = 1.0 / acq.snr
-    sig = simulate_echoes(
+    planes = simulate_planes(
         tissue.water_pd,
         tissue.fat_pd,
         tissue.r2star,
         coil=coil,
-        field_map_hz=None,
-        phase_rad=phase,
         tes_ms=tes,
         field_t=field_t,
         sigma=sigma,
         rng=srng,
     )
-    w, f, r2 = fit_echoes(sig, tes_ms=tes, field_t=field_t, field_map_hz=None, sigma=sigma)
+    w, f, r2 = fit_planes(planes, tes_ms=tes, field_t=field_t, sigma=sigma)
     if not keep_echoes:
         return None, w, f, r2
     t = np.asarray(tes) * 1e-3
-    return apply_field_map(sig, t, np.broadcast_to(fmap, shape)), w, f, r2
+    echoes = planes_to_echoes(planes, np.broadcast_to(phase, shape))
+    return apply_field_map(echoes, t, np.broadcast_to(fmap, shape)), w, f, r2

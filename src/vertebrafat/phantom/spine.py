@@ -7,6 +7,7 @@ signed distance to its surface (partial volume in-plane).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import numpy as np
 from vertebrafat.phantom.anatomy import Anatomy, Vertebra
 from vertebrafat.phantom.marrow import Lesion, Marrow, marrow_ff
 from vertebrafat.phantom.tissue import Canvas, paint, ramp, tissue
-from vertebrafat.types import FloatArray
+from vertebrafat.types import RealArray
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,10 @@ class Plane:
     """In-plane world coordinates ``y``, ``z`` (mm, ``(rows, cols)``), the pixel -> world map
     (``inv`` its inverse, ``origin``), mean pixel size and field strength."""
 
-    y: FloatArray
-    z: FloatArray
-    inv: FloatArray
-    origin: FloatArray
+    y: RealArray
+    z: RealArray
+    inv: RealArray
+    origin: RealArray
     px: float
     field_t: float
 
@@ -37,27 +38,28 @@ class BodyHit:
 
     vertebra: Vertebra
     window: tuple[slice, slice]
-    distance_mm: FloatArray
-    w_mm: FloatArray
-    occupancy: FloatArray
-    marrow_ff: FloatArray
+    distance_mm: RealArray
+    w_mm: RealArray
+    occupancy: RealArray
+    marrow_ff: RealArray
 
 
 def _local(
-    v: Vertebra | tuple[float, float, float, float], y: FloatArray, z: FloatArray
-) -> tuple[FloatArray, FloatArray]:
+    v: Vertebra | tuple[float, float, float, float], y: RealArray, z: RealArray
+) -> tuple[RealArray, RealArray]:
     cy, cz, a = (v.centre_mm[1], v.centre_mm[2], v.angle_rad) if isinstance(v, Vertebra) else v[1:]
-    dy, dz = y - cy, z - cz
-    return dy * np.sin(a) - dz * np.cos(a), dy * np.cos(a) + dz * np.sin(a)
+    dy, dz = y - float(cy), z - float(cz)
+    sin, cos = math.sin(a), math.cos(a)  # Python floats keep float32 planes float32
+    return dy * sin - dz * cos, dy * cos + dz * sin
 
 
 def rounded_rect(
-    u: FloatArray,
-    v: FloatArray,
-    half_u: FloatArray | float,
-    half_v: FloatArray | float,
+    u: RealArray,
+    v: RealArray,
+    half_u: RealArray | float,
+    half_v: RealArray | float,
     radius: float,
-) -> FloatArray:
+) -> RealArray:
     """Signed distance (mm, negative inside) to a rounded rectangle centred at the origin."""
     qu = np.abs(u) - (half_u - radius)
     qv = np.abs(v) - (half_v - radius)
@@ -65,7 +67,7 @@ def rounded_rect(
     return out - radius
 
 
-def body_distance(v: Vertebra, xi: float, u: FloatArray, w: FloatArray) -> FloatArray | None:
+def body_distance(v: Vertebra, xi: float, u: RealArray, w: RealArray) -> RealArray | None:
     """Signed distance (mm) to body ``v`` at lateral offset ``xi`` (None: plane misses it)."""
     f = 1 - (abs(xi) / (v.width_mm / 2)) ** 2.5
     if f <= 0:
@@ -100,11 +102,16 @@ def _point(v: Vertebra, u: float, w: float) -> tuple[float, float]:
     )
 
 
+def _posterior_missed(v: Vertebra, anatomy: Anatomy, xi: float) -> bool:
+    """True when the plane at lateral offset ``xi`` misses ``v``'s posterior elements."""
+    return v.level in ("S2", "S3") or abs(xi) > anatomy.canal_half_width_mm + 14
+
+
 def _posterior_elements(
-    v: Vertebra, anatomy: Anatomy, xi: float, u: FloatArray, w: FloatArray
-) -> FloatArray | None:
+    v: Vertebra, anatomy: Anatomy, xi: float, u: RealArray, w: RealArray
+) -> RealArray | None:
     """Signed distance (mm) to pedicles, lamina, articular pillars and spinous process."""
-    if v.level in ("S2", "S3") or abs(xi) > anatomy.canal_half_width_mm + 14:
+    if _posterior_missed(v, anatomy, xi):
         return None
     h, back, cd, ch = (
         v.height_mm,
@@ -150,11 +157,14 @@ def paint_discs(cur: Canvas, anatomy: Anatomy, x: float, plane: Plane) -> None:
 def paint_posterior(cur: Canvas, anatomy: Anatomy, marrow: Marrow, x: float, plane: Plane) -> None:
     """Paint pedicles, laminae, articular pillars and spinous processes (cortex + marrow)."""
     for v in anatomy.vertebrae:
+        xi = x - v.centre_mm[0]
+        if _posterior_missed(v, anatomy, xi):
+            continue
         win = _windows(_point(v, 0.0, -v.depth_mm / 2 - 30), 48, plane)
         if win is None:
             continue
         u, w = _local(v, plane.y[win], plane.z[win])
-        sd = _posterior_elements(v, anatomy, x - v.centre_mm[0], u, w)
+        sd = _posterior_elements(v, anatomy, xi, u, w)
         if sd is None:
             continue
         ff = min(0.95, marrow.ff_of(v.level) + 0.1)
@@ -184,12 +194,12 @@ class Tube:
     """Points (x, y, z world mm) and radii (mm) sampled every ``_STEP_MM`` along a rib or a
     transverse process; ``rib`` says which (ribs are the truth's rib class)."""
 
-    points: FloatArray
-    radii: FloatArray
+    points: RealArray
+    radii: RealArray
     rib: bool
 
 
-def _polyline(nodes: FloatArray) -> FloatArray:
+def _polyline(nodes: RealArray) -> RealArray:
     """Resample ``(n, k)`` nodes (first three columns x, y, z) every ``_STEP_MM``."""
     seg = np.linalg.norm(np.diff(nodes[:, :3], axis=0), axis=1)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
@@ -226,7 +236,7 @@ def rib_tubes(anatomy: Anatomy) -> tuple[Tube, ...]:
 
 def paint_ribs(
     cur: Canvas, tubes: tuple[Tube, ...], marrow: Marrow, x: float, plane: Plane
-) -> list[tuple[tuple[slice, slice], FloatArray]]:
+) -> list[tuple[tuple[slice, slice], RealArray]]:
     """Paint the ribs and transverse processes the plane at ``x`` cuts (cortex 1 mm, marrow);
     return ``(window, occupancy)`` of each rib cut (for the rib truth)."""
     hits = []
@@ -237,13 +247,13 @@ def paint_ribs(
         near = np.abs(t.points[:, 0] - x) < t.radii
         if not near.any():
             continue
-        pts, rad = t.points[near], t.radii[near]
+        pts, rad = t.points[near].astype(plane.y.dtype), t.radii[near].astype(plane.y.dtype)
         lo, hi = pts[:, 1:].min(axis=0) - rad.max(), pts[:, 1:].max(axis=0) + rad.max()
         win = _windows(tuple((lo + hi) / 2), float(np.max(hi - lo)) / 2, plane)
         if win is None:
             continue
         y, z = plane.y[win], plane.z[win]
-        sd = np.full(y.shape, np.inf)
+        sd = np.full(y.shape, np.inf, dtype=y.dtype)
         for (px_, py_, pz_), r in zip(pts, rad, strict=True):
             d = np.sqrt((y - py_) ** 2 + (z - pz_) ** 2 + (x - px_) ** 2) - r
             np.minimum(sd, d, out=sd)
@@ -270,6 +280,8 @@ def paint_bodies(
     hits = []
     for v in anatomy.vertebrae:
         xi = x - v.centre_mm[0]
+        if abs(xi) >= v.width_mm / 2:
+            continue  # the plane misses the body (body_distance would say None)
         win = _windows(v.centre_mm[1:], max(v.height_mm, v.depth_mm) / 2 + 4, plane)
         if win is None:
             continue

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vertebrafat.types import FloatArray
+from vertebrafat.types import RealArray
 
 # name: (proton density, fat fraction, R2* at 3 T in 1/s)
 TISSUES: dict[str, tuple[float, float, float]] = {
@@ -38,14 +38,14 @@ TISSUES: dict[str, tuple[float, float, float]] = {
 class Canvas:
     """Water PD, fat PD and R2* arrays of one plane (or a window of it), painted in place."""
 
-    water: FloatArray
-    fat: FloatArray
-    r2star: FloatArray
+    water: RealArray
+    fat: RealArray
+    r2star: RealArray
 
     @staticmethod
     def empty(shape: tuple[int, ...]) -> Canvas:
         """Air everywhere."""
-        return Canvas(np.zeros(shape), np.zeros(shape), np.zeros(shape))
+        return Canvas(*(np.zeros(shape, np.float32) for _ in range(3)))
 
     def copy(self) -> Canvas:
         """An independent copy."""
@@ -56,14 +56,14 @@ class Canvas:
         return Canvas(self.water[rows, cols], self.fat[rows, cols], self.r2star[rows, cols])
 
 
-Props = tuple[FloatArray | float, FloatArray | float, float]
+Props = tuple[RealArray | float, RealArray | float, float]
 
 
 def tissue(
     name: str,
     field_t: float,
     *,
-    fat_fraction: FloatArray | float | None = None,
+    fat_fraction: RealArray | float | None = None,
     r2star_3t: float | None = None,
 ) -> Props:
     """(water PD, fat PD, R2* 1/s) of tissue ``name`` at ``field_t``; FF/R2* overridable."""
@@ -73,12 +73,12 @@ def tissue(
     return pd * (1 - ff), pd * ff, r2 * (0.5 + 0.5 * field_t / 3.0)
 
 
-def ramp(inside_mm: FloatArray, px_mm: float) -> FloatArray:
+def ramp(inside_mm: RealArray, px_mm: float) -> RealArray:
     """Partial-volume occupancy (0-1) from the signed depth inside a surface, one pixel wide."""
     return np.clip(0.5 + inside_mm / px_mm, 0.0, 1.0)
 
 
-def paint(canvas: Canvas, occupancy: FloatArray | float, props: Props) -> None:
+def paint(canvas: Canvas, occupancy: RealArray | float, props: Props) -> None:
     """Replace the fraction ``occupancy`` of every pixel by tissue ``props`` (in place)."""
     if isinstance(occupancy, np.ndarray) and not occupancy.any():
         return  # nothing of this tissue here (one read instead of three blends)
@@ -88,7 +88,7 @@ def paint(canvas: Canvas, occupancy: FloatArray | float, props: Props) -> None:
         layer += delta
 
 
-def abdomen_texture(waves: FloatArray, x: float, y: FloatArray, z: FloatArray) -> FloatArray:
+def abdomen_texture(waves: RealArray, x: float, y: RealArray, z: RealArray) -> RealArray:
     """Smooth random field (about unit variance) for bowel: ``waves`` rows (kx, ky, kz, phase).
 
     ``y`` and ``z`` are the ``(rows, cols)`` world coordinates (mm) of a plane's pixels, affine
@@ -99,4 +99,4 @@ def abdomen_texture(waves: FloatArray, x: float, y: FloatArray, z: FloatArray) -
     a = kx * x + phase + ky * y[:, :1] + kz * z[:, :1]  # (rows, waves)
     b = ky * (y[:1] - y[:1, :1]).T + kz * (z[:1] - z[:1, :1]).T  # (cols, waves)
     g = np.cos(a) @ np.cos(b).T - np.sin(a) @ np.sin(b).T
-    return np.asarray(g / np.sqrt(len(waves) / 2), dtype=np.float64)
+    return np.asarray(g / np.sqrt(len(waves) / 2), dtype=np.float32)
