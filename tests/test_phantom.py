@@ -11,6 +11,7 @@ from vertebrafat.metrics import dice
 from vertebrafat.phantom import PhantomConfig, generate_cohort, generate_subject
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
 from vertebrafat.phantom.signal import (
+    complex_noise,
     fit_echoes,
     fit_planes,
     planes_to_echoes,
@@ -166,8 +167,10 @@ def test_fit_does_not_depend_on_the_voxel_phase() -> None:
     phased = planes_to_echoes(planes, rng.uniform(-np.pi, np.pi, shape))
     plain = fit_planes(planes, tes_ms=TES_3T, field_t=3.0, sigma=0.01)
     turned = fit_echoes(phased, tes_ms=TES_3T, field_t=3.0, field_map_hz=None, sigma=0.01)
-    for a, b in zip(plain, turned, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    # equal up to float32 rounding, which moves the parabola's R2* by a fraction of 1/s
+    np.testing.assert_allclose(plain[0], turned[0], rtol=5e-3, atol=1e-4)  # |W|
+    np.testing.assert_allclose(plain[1], turned[1], rtol=5e-3, atol=1e-4)  # |F|
+    np.testing.assert_allclose(plain[2], turned[2], atol=0.5)  # R2*, 1/s
 
 
 def test_rescan_same_marrow_new_position(study) -> None:
@@ -244,3 +247,15 @@ def test_rater_dice_and_bias_over_20_subjects() -> None:
                 bias.append(float(ff[lb].mean() - ff[la].mean()))
     assert 0.85 <= float(np.mean(dices)) <= 0.95
     assert 0.5 <= float(np.mean(bias)) <= 2.0
+
+
+def test_complex_noise_is_circular_gaussian_with_sigma() -> None:
+    """Box-Muller noise: SD sigma in each part, kurtosis 3, parts uncorrelated, and P(|n| >
+    2 sigma) = exp(-2) for a circular complex Gaussian (|n|^2 / sigma^2 is chi-square 2)."""
+    noise = complex_noise(np.random.default_rng(8), (400_000,), 0.5)
+    re, im = noise.astype(np.float64)
+    assert re.std() == pytest.approx(0.5, rel=0.01) and im.std() == pytest.approx(0.5, rel=0.01)
+    assert float(np.mean(re**4) / np.mean(re**2) ** 2) == pytest.approx(3.0, abs=0.05)
+    assert abs(float(np.corrcoef(re, im)[0, 1])) < 0.01
+    tail = float(np.mean(np.hypot(re, im) > 1.0))
+    assert tail == pytest.approx(np.exp(-2.0), abs=0.003)

@@ -60,15 +60,14 @@ def simulate_planes(
     """Noisy demodulated echoes with ``phi0 = 0`` as real planes ``(2, echoes, *water.shape)``.
 
     Inputs broadcast against ``water``; echo times must be equally spaced. The noise is drawn
-    first, in one call, as ``(2, echoes, *shape)`` standard normals times ``sigma``.
+    first, by :func:`complex_noise`.
     """
     shape = np.shape(water)
     n_echo = len(tes_ms)
     t = np.asarray(tes_ms) * 1e-3
     c = fat_phasor(tes_ms, field_t)
     f32 = np.float32
-    out = rng.standard_normal((2, n_echo, *shape), dtype=f32)
-    out *= f32(sigma)
+    out = complex_noise(rng, (n_echo, *shape), sigma)
     cw = np.broadcast_to(np.asarray(coil, f32), shape)
     p = np.multiply(np.asarray(water, f32), cw, dtype=f32)  # coil * W
     q = np.multiply(np.asarray(fat, f32), cw, dtype=f32)  # coil * F
@@ -86,6 +85,29 @@ def simulate_planes(
         out[1, k] += tmp
         if k + 1 < n_echo:
             decay *= step
+    return out
+
+
+def complex_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> Planes:
+    """Circular complex Gaussian noise as planes ``(2, *shape)`` (float32, SD ``sigma`` in each
+    part), by the Box-Muller transform: one radius and one angle per complex sample.
+
+    Exact in distribution up to float32 uniforms (the radius is capped at 5.8 sigma); about
+    a third cheaper here than NumPy's float32 ziggurat, and the noise is a fifth of a
+    phantom's generation time.
+    """
+    radius = rng.random(shape, dtype=np.float32)
+    angle = rng.random(shape, dtype=np.float32)
+    np.subtract(np.float32(1), radius, out=radius)  # (0, 1]: log is finite
+    np.log(radius, out=radius)
+    radius *= np.float32(-2 * sigma * sigma)
+    np.sqrt(radius, out=radius)
+    angle *= np.float32(2 * np.pi)
+    out = np.empty((2, *shape), np.float32)
+    np.cos(angle, out=out[0])
+    out[0] *= radius
+    np.sin(angle, out=out[1])
+    out[1] *= radius
     return out
 
 
