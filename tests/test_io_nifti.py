@@ -103,6 +103,12 @@ def test_dicom_seg_round_trip(tmp_path: Path, tiny_image: WaterFatImage) -> None
         k = round(float(np.dot(positions[uid] - lps_first[:3, 3], step) / np.dot(step, step)))
         rebuilt[k][frame > 0] = value_of[number]
     np.testing.assert_array_equal(rebuilt, labels)
+    # highdicom, an independent reader, decodes the same label map through the references
+    ordered = sorted(sop_to_index, key=lambda u: float(np.dot(positions[u], step)))
+    by_highdicom = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=ordered, combine_segments=True, relabel=True
+    )
+    np.testing.assert_array_equal(np.array([0, 20, 24])[by_highdicom], labels)
     save_dicom_seg(labels, image, tmp_path / "dcm", tmp_path / "seg2.dcm")
     assert (tmp_path / "seg.dcm").read_bytes() == (tmp_path / "seg2.dcm").read_bytes()
 
