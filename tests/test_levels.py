@@ -66,6 +66,27 @@ def test_sacrum_shaped_lowest_body_anchors_the_count() -> None:
     assert result.study_flags == ()
 
 
+@pytest.mark.parametrize(
+    "lateral", [pytest.param(25, id="off-spine"), pytest.param(0, id="on-spine")]
+)
+def test_small_piece_off_the_spine_is_not_a_body(lateral: int) -> None:
+    """A 0.64 mL piece 50 mm lateral to the column (an iliac-bone false positive) between L5 and
+    the sacrum is dropped: the count has no gap and it gets no name. The same piece inside the
+    column, on a body, is kept as part of the spine (merged into the body it sits on)."""
+    truth, spans = stack(5, sacrum=True)  # L1..L5 above a long sacrum
+    truth = np.pad(truth, ((0, 25), (0, 0), (0, 0)))
+    row = spans[4][1]  # just below L5, level with the L5/S1 disc
+    body = truth > 0
+    body[3 + lateral : 7 + lateral, row : row + 4, 4:9] = True  # 0.64 mL
+    result = label_vertebrae(body, AFFINE)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24, 26]
+    assert result.study_flags == ()
+    piece = np.zeros(body.shape, dtype=bool)
+    piece[3 + lateral : 7 + lateral, row : row + 4, 4:9] = True
+    piece &= truth == 0
+    assert (result.labels[piece] > 0).all() == (lateral == 0)
+
+
 def test_sacrum_mask_from_the_model_anchors_the_count() -> None:
     truth, spans = stack(4)
     sacrum = np.zeros(truth.shape, dtype=bool)
