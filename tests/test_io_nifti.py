@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import myo_subjects
+from vertebrafat.errors import GeometryError
 from vertebrafat.image import WaterFatImage
 from vertebrafat.io.dicom_write import save_dicom_study
 from vertebrafat.io.nifti import save_labels
@@ -68,6 +70,8 @@ def test_labels_round_trip_keeps_affine_and_bytes(tmp_path: Path) -> None:
     np.testing.assert_allclose(back.affine, aff, atol=1e-6)
     assert back.get_data_dtype() == np.uint8
     assert (tmp_path / "a.nii.gz").read_bytes() == (tmp_path / "b.nii.gz").read_bytes()
+    # gzip header: deflate, no name, mtime 0, OS 255 (the same bytes on every platform)
+    assert (tmp_path / "a.nii.gz").read_bytes()[:10] == bytes.fromhex("1f8b08000000000004ff")
 
 
 def test_dicom_seg_round_trip(tmp_path: Path, tiny_image: WaterFatImage) -> None:
@@ -111,6 +115,23 @@ def test_dicom_seg_round_trip(tmp_path: Path, tiny_image: WaterFatImage) -> None
     np.testing.assert_array_equal(np.array([0, 20, 24])[by_highdicom], labels)
     save_dicom_seg(labels, image, tmp_path / "dcm", tmp_path / "seg2.dcm")
     assert (tmp_path / "seg.dcm").read_bytes() == (tmp_path / "seg2.dcm").read_bytes()
+
+
+def test_dicom_seg_refuses_labels_that_do_not_fit_the_source_grid(
+    tmp_path: Path, tiny_image: WaterFatImage
+) -> None:
+    """Rows and columns come from the label map; a map (and image) narrower than the water
+    series it references is refused, not written."""
+    save_dicom_study(tiny_image, tmp_path / "dcm", vendor="ge", patient_name="PHANTOM^S",
+                     patient_id="S", uid_seed=5)
+    image = load_study(tmp_path / "dcm")
+    cropped = np.ascontiguousarray(image.water[:, :, :-3])
+    swapped = dataclasses.replace(image, water=cropped, fat=None, ff=None, r2star=None)
+    labels = np.zeros(swapped.shape, np.uint8)
+    labels[1:3, 4:10, 4:12] = 22
+    with pytest.raises(GeometryError, match="labels are"):
+        save_dicom_seg(labels, swapped, tmp_path / "dcm", tmp_path / "seg.dcm")
+    assert not (tmp_path / "seg.dcm").exists()
 
 
 def test_every_myosegmentum_subject_loads() -> None:

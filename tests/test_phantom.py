@@ -125,6 +125,7 @@ def test_measured_ff_close_to_truth(study) -> None:
         pytest.param(0.40, 120.0, 3.0, TES_3T, id="3T-marrow"),
         pytest.param(0.85, 60.0, 3.0, TES_3T, id="3T-fatty"),
         pytest.param(0.40, 80.0, 1.5, TES_15T, id="1.5T-marrow"),
+        pytest.param(0.40, 120.0, 3.0, (1.0, 2.0, 3.5, 4.0, 6.0, 7.5), id="3T-uneven-TEs"),
     ],
 )
 def test_fit_recovers_ff_within_1pp_at_high_snr(ff: float, r2: float, field: float, tes) -> None:

@@ -227,14 +227,16 @@ OFF_SPINE_VOLUME = 0.5
 
 
 def off_spine(shapes: list[BodyShape]) -> set[int]:
-    """Indices of small pieces that lie off the spine: volume under ``OFF_SPINE_VOLUME`` of the
-    median and centroid more than ``OFF_SPINE_MM`` from the spine's curve.
+    """Indices of small pieces that lie beside the spine: volume under ``OFF_SPINE_VOLUME`` of
+    the median and centroid more than ``OFF_SPINE_MM`` left or right of the spine's curve.
 
     The curve is a quadratic in the position along the principal axis, fitted (per RAS
-    coordinate) through the centroids of the other, full-size instances (at least four). A
-    body's own pieces lie within its half width (at most 26 mm) of the curve, whatever the
-    scoliosis; the 1.0-1.4 mL pieces a water-only model puts in the iliac bones lie 64-66 mm
-    lateral (phantom seed 7 P003), and counting them as bodies made a false ``gap``.
+    coordinate) through the centroids of the full-size instances (at least four). A body's own
+    pieces lie within its half width (at most 26 mm) of the curve, whatever the scoliosis; the
+    1.0-1.4 mL pieces a water-only model puts in the iliac bones lie 64-66 mm lateral (phantom
+    seed 7 P003), and counting them as bodies made a false ``gap``. Only the left-right offset
+    counts: small sacral segments below the fitted bodies sit on the midline, but an
+    extrapolated lordosis can put them 30 mm or more from the curve in the sagittal plane.
     """
     if len(shapes) < 5:
         return set()
@@ -248,7 +250,7 @@ def off_spine(shapes: list[BodyShape]) -> set[int]:
     t = (centres - mean) @ axis
     fit = np.polynomial.polynomial.polyfit(t[big], centres[big], 2)  # (3 coefficients, xyz)
     curve = np.polynomial.polynomial.polyval(t, fit).T  # (instances, xyz)
-    distance = np.linalg.norm(centres - curve, axis=1)
+    distance = np.abs(centres[:, 0] - curve[:, 0])  # RAS x: left-right
     return {int(i) for i in np.flatnonzero(~big & (distance > OFF_SPINE_MM))}
 
 

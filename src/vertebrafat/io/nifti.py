@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import zlib
 
 import nibabel as nib
@@ -38,11 +39,14 @@ def save_volume(
 
 
 def _gzip(data: bytes) -> bytes:
-    """A gzip stream (no name, mtime 0: same bytes every run) of ``data``, deflated with the
-    run-length strategy: on noisy MR data it compresses within 5 % of the default strategy
-    in half the time (measured on phantom maps), and better on label maps."""
-    packer = zlib.compressobj(1, zlib.DEFLATED, 31, 8, zlib.Z_RLE)
-    return packer.compress(data) + packer.flush()
+    """A gzip stream of ``data`` (RFC 1952: no name, mtime 0, OS "unknown", so the same bytes
+    on every platform), deflated with the run-length strategy: on noisy MR data it compresses
+    within 5 % of the default strategy in half the time (measured on phantom maps), and better
+    on label maps."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, -15, 8, zlib.Z_RLE)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\xff"  # deflate, mtime 0, fastest, OS 255
+    trailer = struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+    return header + packer.compress(data) + packer.flush() + trailer
 
 
 def save_labels(

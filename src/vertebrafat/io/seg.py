@@ -93,6 +93,7 @@ def save_dicom_seg(
     if not present:
         raise InputError(f"{path}: no labelled voxel, nothing to write as DICOM SEG")
     datasets = _water_datasets(image, Path(source))
+    _check_grid(datasets, lab.shape, Path(source))
     first = datasets[0]
     digest = hashlib.sha256(lab.tobytes()).hexdigest()
     entropy = [str(first.SeriesInstanceUID), digest, __version__]
@@ -291,6 +292,32 @@ def _frame_groups(source: Any, segment: int, position_index: int) -> Any:
         PlanePositionSequence=[_item(ImagePositionPatient=source.ImagePositionPatient)],
         SegmentIdentificationSequence=[_item(ReferencedSegmentNumber=segment)],
     )
+
+
+def _check_grid(datasets: list[Any], shape: tuple[int, ...], source: Path) -> None:
+    """The SEG shares one orientation and pixel spacing: every source slice must have them and
+    the label map's rows and columns (else the frames would not fit their sources)."""
+    first = datasets[0]
+    if (int(first.Rows), int(first.Columns)) != tuple(shape[1:]):
+        raise GeometryError(
+            f"{source}: water series is {first.Rows} x {first.Columns}, labels are "
+            f"{shape[1]} x {shape[2]}"
+        )
+    for d in datasets[1:]:
+        same = (int(d.Rows), int(d.Columns)) == (int(first.Rows), int(first.Columns))
+        same = same and np.allclose(
+            np.asarray(d.ImageOrientationPatient, float),
+            np.asarray(first.ImageOrientationPatient, float),
+            atol=1e-4,
+        )
+        same = same and np.allclose(
+            np.asarray(d.PixelSpacing, float), np.asarray(first.PixelSpacing, float), atol=1e-4
+        )
+        if not same:
+            raise GeometryError(
+                f"{source}: water series slices differ in size, orientation or pixel spacing; "
+                "a DICOM SEG needs one grid"
+            )
 
 
 def _slice_spacing(datasets: list[Any]) -> float:

@@ -59,8 +59,8 @@ def simulate_planes(
 ) -> Planes:
     """Noisy demodulated echoes with ``phi0 = 0`` as real planes ``(2, echoes, *water.shape)``.
 
-    Inputs broadcast against ``water``; echo times must be equally spaced. The noise is drawn
-    first, by :func:`complex_noise`.
+    Inputs broadcast against ``water``; any echo times. The noise is drawn first, by
+    :func:`complex_noise`.
     """
     shape = np.shape(water)
     n_echo = len(tes_ms)
@@ -72,10 +72,9 @@ def simulate_planes(
     p = np.multiply(np.asarray(water, f32), cw, dtype=f32)  # coil * W
     q = np.multiply(np.asarray(fat, f32), cw, dtype=f32)  # coil * F
     rate = -np.broadcast_to(np.asarray(r2star, f32), shape)
-    decay = np.exp(rate * f32(t[0]))
-    step = np.exp(rate * f32(t[1] - t[0])) if n_echo > 1 else decay
     tmp = np.empty(shape, f32)
     for k in range(n_echo):
+        decay = np.exp(rate * f32(t[k]))
         np.multiply(q, f32(c[k].real), out=tmp)  # re: decay (W + F Re c)
         tmp += p
         tmp *= decay
@@ -83,8 +82,6 @@ def simulate_planes(
         np.multiply(q, decay, out=tmp)  # im: decay F Im c
         tmp *= f32(c[k].imag)
         out[1, k] += tmp
-        if k + 1 < n_echo:
-            decay *= step
     return out
 
 
@@ -138,7 +135,7 @@ def simulate_echoes(
 ) -> ComplexArray:
     """Noisy complex echoes ``(echoes, *water.shape)`` (complex64) of the signal model above.
 
-    Inputs broadcast against ``water``; echo times must be equally spaced. ``field_map_hz``
+    Inputs broadcast against ``water``; any echo times. ``field_map_hz``
     ``None`` simulates the demodulated echoes (dB0 = 0): complex Gaussian noise is circularly
     symmetric, so they are distributed exactly as echoes demodulated after the fact, and
     :func:`apply_field_map` gives the scanner's echoes.
@@ -205,7 +202,6 @@ def fit_planes(
     m = np.block([[ones, zero], [zero, ones], [cr, ci], [-ci, cr]]).astype(np.float32)
     k_mat = np.stack([ones, cr, ci, cr**2 + ci**2]).astype(np.float32)
     w_out, f_out, r2_out = (np.empty(n, np.float32) for _ in range(3))
-    dt = np.float32(t[1] - t[0]) if n_echo > 1 else np.float32(0)
     for start in range(0, n, _CHUNK):  # chunks keep the working set in cache
         x = sv[:, start : start + _CHUNK]
         power0 = x[0] * x[0] + x[n_echo] * x[n_echo]
@@ -213,12 +209,7 @@ def fit_planes(
         r2 = np.zeros(x.shape[1], np.float32)
         if signal.any():
             r2[signal] = _r2star_search(x[:, signal], search)
-        e = np.empty((n_echo, x.shape[1]), np.float32)
-        e[0] = np.exp(-np.float32(t[0]) * r2)
-        if n_echo > 1:
-            step = np.exp(-dt * r2)
-            for k in range(1, n_echo):
-                np.multiply(e[k - 1], step, out=e[k])
+        e = np.exp(-t.astype(np.float32)[:, None] * r2[None])  # any echo spacing
         xe = x * np.concatenate([e, e])
         b = m @ xe
         g = k_mat @ (e * e)
