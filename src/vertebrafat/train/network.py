@@ -49,6 +49,10 @@ CONFIGS: dict[str, NetworkConfig] = {
     "default": _DEFAULT,
     # the default network with 2.5D water context planes 4 and 8 mm to each side
     "context": replace(_DEFAULT, name="context", context_mm=(4.0, 8.0)),
+    # the default at 1.0 mm pixels, and with the reference's 16-256 filters (batch norm kept):
+    # the two variants of the configuration comparison (src/vertebrafat/models/README.md)
+    "fine": replace(_DEFAULT, name="fine", pixel_spacing_mm=1.0),
+    "wide": replace(_DEFAULT, name="wide", features=(16, 32, 64, 128, 256)),
 }
 
 
