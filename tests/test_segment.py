@@ -7,6 +7,7 @@ known from construction.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from vertebrafat.segment import (
     ModelCard,
     SegmentationModel,
     canonical_axes,
+    canonical_input,
     from_canonical,
     linear_matrix,
     model_planes,
@@ -240,6 +242,20 @@ def test_optional_channel_may_be_missing() -> None:
     image, body = block_image()
     seg = predict(make_model(channels=("water", "fat"), optional=("fat",)), image)
     np.testing.assert_array_equal(seg.mask, body)
+
+
+def test_canonical_input_fills_constant_planes_as_interpolation_would() -> None:
+    """Presence planes and a missing channel are filled, not interpolated: on a grid resampled
+    from 1.25 to 0.8 mm the input equals resampling every plane."""
+    water, _ = block_image(AFFINE @ np.diag([1.0, 0.64, 0.64, 1.0]))
+    image = dataclasses.replace(water, fat=0.3 * water.water)
+    card = make_model(channels=("water", "fat", "ff"), optional=("fat", "ff")).card
+    x, axes = canonical_input(image, card)
+    planes = to_canonical(model_planes(image, card), axes)
+    expected = np.moveaxis(resample_linear(np.ascontiguousarray(planes), x.shape[2:]), 0, 1)
+    assert x.shape == (5, 5, 26, 15)  # water, fat, ff, has_fat, has_ff on 40 x 24 at 0.8 mm
+    np.testing.assert_array_equal(x, expected)
+    assert (x[:, 2] == 0).all() and (x[:, 3] == 1).all() and (x[:, 4] == 0).all()
 
 
 def _write_model(folder: Path) -> Path:

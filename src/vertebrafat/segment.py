@@ -276,7 +276,15 @@ def canonical_input(
     planes = to_canonical(model_planes(image, card), axes)
     spacing = canonical_spacing_mm(image.affine, axes)
     shape = model_shape(planes.shape[-2:], spacing, card.pixel_spacing_mm)
-    x = resample_linear(np.ascontiguousarray(planes), shape)
+    # presence planes and missing channels are constant: filled, not interpolated (a water-only
+    # study has one varying plane of seven)
+    x = np.empty((planes.shape[0], planes.shape[1], *shape), dtype=np.float32)
+    for i, plane in enumerate(planes):
+        value = plane.flat[0] if plane.size else 0.0
+        if np.all(plane == value):
+            x[i] = value
+        else:
+            x[i] = resample_linear(np.ascontiguousarray(plane), shape)
     return np.ascontiguousarray(np.moveaxis(x, 0, 1)), axes
 
 
