@@ -230,8 +230,8 @@ def off_spine(shapes: list[BodyShape]) -> set[int]:
     """Indices of small pieces that lie beside the spine: volume under ``OFF_SPINE_VOLUME`` of
     the median and centroid more than ``OFF_SPINE_MM`` left or right of the spine's curve.
 
-    The curve is a quadratic in the position along the principal axis, fitted (per RAS
-    coordinate) through the centroids of the full-size instances (at least four). A body's own
+    The curve is the left-right coordinate as a quadratic in the position along the principal
+    axis, fitted through the centroids of the full-size instances (at least four). A body's own
     pieces lie within its half width (at most 26 mm) of the curve, whatever the scoliosis; the
     1.0-1.4 mL pieces a water-only model puts in the iliac bones lie 64-66 mm lateral (phantom
     seed 7 P003), and counting them as bodies made a false ``gap``. Only the left-right offset
@@ -248,9 +248,9 @@ def off_spine(shapes: list[BodyShape]) -> set[int]:
     mean = centres[big].mean(axis=0)
     axis = np.linalg.svd(centres[big] - mean, full_matrices=False)[2][0]
     t = (centres - mean) @ axis
-    fit = np.polynomial.polynomial.polyfit(t[big], centres[big], 2)  # (3 coefficients, xyz)
-    curve = np.polynomial.polynomial.polyval(t, fit).T  # (instances, xyz)
-    distance = np.abs(centres[:, 0] - curve[:, 0])  # RAS x: left-right
+    lateral = centres[:, 0]  # RAS x: left-right
+    fit = np.polynomial.polynomial.polyfit(t[big], lateral[big], 2)
+    distance = np.abs(lateral - np.polynomial.polynomial.polyval(t, fit))
     return {int(i) for i in np.flatnonzero(~big & (distance > OFF_SPINE_MM))}
 
 

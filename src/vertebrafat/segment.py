@@ -349,15 +349,12 @@ def predict(model: SegmentationModel, image: WaterFatImage) -> Segmentation:
     voxel_ml = float(np.prod(image.spacing_mm)) / 1000.0
     body_index = 0 if probs.shape[0] == 1 else card.classes.index("vertebral_body")
     probability = np.ascontiguousarray(np.clip(probs[body_index], 0, 1), dtype=np.float32)
-    if probs.shape[0] == 1:
-        winner = probability >= card.threshold
-    else:
-        winner = np.argmax(probs, axis=0) == body_index
+    best = None if probs.shape[0] == 1 else np.argmax(probs, axis=0)
+    winner = probability >= card.threshold if best is None else best == body_index
     keep = {"voxel_ml": voxel_ml, "min_component_ml": card.min_component_ml}
     mask = postprocess(winner, **keep)
     sacrum = ribs = None
-    if len(card.classes) > 2:
-        best = np.argmax(probs, axis=0)
+    if best is not None:
         if "sacrum" in card.classes:
             sacrum = postprocess(best == card.classes.index("sacrum"), **keep)
         if "rib" in card.classes and (image.fat is not None or image.ff is not None):

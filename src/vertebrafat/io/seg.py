@@ -161,7 +161,7 @@ def save_dicom_seg(
             PixelMeasuresSequence=[
                 _item(
                     SliceThickness=getattr(first, "SliceThickness", ""),
-                    SpacingBetweenSlices=_slice_spacing(datasets),
+                    SpacingBetweenSlices=round(float(image.spacing_mm[0]), 6),
                     PixelSpacing=first.PixelSpacing,
                 )
             ],
@@ -273,17 +273,13 @@ def _segment(number: int, value: int) -> Any:
 def _frame_groups(source: Any, segment: int, position_index: int) -> Any:
     """Per-frame functional groups of one frame: its source image, dimension index values,
     position and segment."""
+    image = _reference(source)
+    image.SpatialLocationsPreserved = "YES"
+    image.PurposeOfReferenceCodeSequence = [
+        _code("121322", "DCM", "Source image for image processing operation")
+    ]
     derivation = _item(
-        SourceImageSequence=[
-            _item(
-                ReferencedSOPClassUID=source.SOPClassUID,
-                ReferencedSOPInstanceUID=source.SOPInstanceUID,
-                SpatialLocationsPreserved="YES",
-                PurposeOfReferenceCodeSequence=[
-                    _code("121322", "DCM", "Source image for image processing operation")
-                ],
-            )
-        ],
+        SourceImageSequence=[image],
         DerivationCodeSequence=[_code("113076", "DCM", "Segmentation")],
     )
     return _item(
@@ -318,16 +314,6 @@ def _check_grid(datasets: list[Any], shape: tuple[int, ...], source: Path) -> No
                 f"{source}: water series slices differ in size, orientation or pixel spacing; "
                 "a DICOM SEG needs one grid"
             )
-
-
-def _slice_spacing(datasets: list[Any]) -> float:
-    """Distance (mm) between the first two source slices (their thickness for one slice)."""
-    if len(datasets) < 2:
-        return float(getattr(datasets[0], "SliceThickness", 1.0) or 1.0)
-    step = np.asarray(datasets[1].ImagePositionPatient, float) - np.asarray(
-        datasets[0].ImagePositionPatient, float
-    )
-    return round(float(np.linalg.norm(step)), 6)
 
 
 def _lab_of(rgb: tuple[int, int, int]) -> tuple[float, float, float]:

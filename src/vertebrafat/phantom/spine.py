@@ -67,11 +67,16 @@ def rounded_rect(
     return out - radius
 
 
+def _body_missed(v: Vertebra, xi: float) -> bool:
+    """True when the plane at lateral offset ``xi`` misses body ``v`` (beyond its half width)."""
+    return abs(xi) >= v.width_mm / 2
+
+
 def body_distance(v: Vertebra, xi: float, u: RealArray, w: RealArray) -> RealArray | None:
     """Signed distance (mm) to body ``v`` at lateral offset ``xi`` (None: plane misses it)."""
-    f = 1 - (abs(xi) / (v.width_mm / 2)) ** 2.5
-    if f <= 0:
+    if _body_missed(v, xi):
         return None
+    f = 1 - (abs(xi) / (v.width_mm / 2)) ** 2.5
     half_v = v.depth_mm * f**0.4 / 2
     v0 = -v.depth_mm / 2 + half_v
     rel = np.clip((w - v0) / half_v, -1, 1)
@@ -280,8 +285,8 @@ def paint_bodies(
     hits = []
     for v in anatomy.vertebrae:
         xi = x - v.centre_mm[0]
-        if abs(xi) >= v.width_mm / 2:
-            continue  # the plane misses the body (body_distance would say None)
+        if _body_missed(v, xi):
+            continue  # before the window: most planes miss most bodies
         win = _windows(v.centre_mm[1:], max(v.height_mm, v.depth_mm) / 2 + 4, plane)
         if win is None:
             continue
