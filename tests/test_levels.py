@@ -222,6 +222,20 @@ def test_one_body_in_two_lateral_pieces_stays_one_body() -> None:
     assert [len(np.unique(instances[(truth == k) & mask])) for k in range(1, 6)] == [1] * 5
 
 
+def test_a_lateral_sliver_level_with_a_disc_does_not_fuse_the_bodies_it_spans() -> None:
+    truth, spans = stack(5)
+    truth = np.pad(truth, ((8, 0), (0, 0), (0, 0)))  # bodies on slices 9-13
+    mask = truth > 0
+    # 1 slice x 11 rows x 6 cols (0.53 mL), 18 mm lateral: its S extent overlaps bodies 2
+    # and 3 by 6 mm each (> half of a body's 10 mm), so either could take it, not both
+    mask[0, spans[1][0] + 2 : spans[2][0] + 4, 3:9] = True
+    instances, n = split_instances(mask, AFFINE)
+    assert n == 5
+    assert len(np.unique(instances[truth == 2])) == 1
+    assert np.unique(instances[truth == 2]) != np.unique(instances[truth == 3])
+    assert names_top_down(label_vertebrae(mask, AFFINE).labels, truth) == [20, 21, 22, 23, 24]
+
+
 def test_missing_body_leaves_a_gap_in_the_names() -> None:
     truth, _ = stack(6)
     mask = (truth > 0) & (truth != 3)  # the model missed L2

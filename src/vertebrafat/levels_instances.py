@@ -161,7 +161,13 @@ def _grow(markers: npt.NDArray[np.int32], dist: npt.NDArray[np.float64], comp: M
 def _merge_side_by_side(
     inst: Instances, n: int, aff: npt.NDArray[np.float64], opts: InstanceOptions
 ) -> tuple[Instances, int]:
-    """Merge instances whose S extents overlap by > half and whose centres are not stacked."""
+    """Merge instances whose S extents overlap by > half and whose centres are not stacked.
+
+    The smaller piece (fewer voxels) joins one larger partner only, the one its S extent
+    overlaps most: a lateral sliver level with a disc overlaps the bodies above and below it,
+    and merging it with both would fuse two stacked bodies through it (the shipped model's
+    myo10 mask: a 1.4 mL sliver 48 mm lateral, 38 mm tall, joined L1 and L2 into one body).
+    """
     if n < 2:
         return inst, n
     idx = np.nonzero(inst)
@@ -169,18 +175,32 @@ def _merge_side_by_side(
     ids = inst[idx]
     lo = ndi.minimum(z, ids, np.arange(1, n + 1))
     hi = ndi.maximum(z, ids, np.arange(1, n + 1))
+    counts = np.bincount(ids, minlength=n + 1)[1:]
     centres = np.array(ndi.center_of_mass(np.ones(inst.shape), inst, np.arange(1, n + 1)))
     mm = centres @ aff[:3, :3].T
     cos_limit = np.cos(np.deg2rad(opts.max_split_angle_deg))
-    target = np.arange(n + 1)
+    extent = np.asarray(hi) - np.asarray(lo)
+    # the joining piece: fewer voxels, then the higher index
+    rank = sorted(range(n), key=lambda i: (counts[i], -i))
+    order = np.empty(n, dtype=int)
+    order[rank] = np.arange(n)
+    parent = np.arange(n + 1)
     for a in range(n):
-        for b in range(a + 1, n):
+        best, best_overlap = -1, 0.0
+        for b in range(n):
+            if b == a or order[b] < order[a]:
+                continue
             overlap = min(hi[a], hi[b]) - max(lo[a], lo[b])
-            shorter = min(hi[a] - lo[a], hi[b] - lo[b])
             step = mm[b] - mm[a]
             cos = abs(step[2]) / max(float(np.linalg.norm(step)), 1e-9)
-            if overlap > 0.5 * shorter and cos < cos_limit:
-                target[target == target[b + 1]] = target[a + 1]
+            shorter = min(extent[a], extent[b])
+            if overlap > 0.5 * shorter and cos < cos_limit and overlap > best_overlap:
+                best, best_overlap = b, overlap
+        if best >= 0:
+            parent[a + 1] = best + 1
+    target = parent.copy()
+    for _ in range(n):  # follow the joins to their root (each points to a longer piece)
+        target = parent[target]
     _, dense = np.unique(target, return_inverse=True)
     merged = dense[inst].astype(np.int32)
     return merged, int(dense.max())
