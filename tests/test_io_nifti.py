@@ -15,7 +15,7 @@ from conftest import myo_subjects
 from vertebrafat.errors import GeometryError
 from vertebrafat.image import WaterFatImage
 from vertebrafat.io.dicom_write import save_dicom_study
-from vertebrafat.io.nifti import save_labels
+from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.seg import save_dicom_seg
 from vertebrafat.io.study import load_study
 
@@ -72,6 +72,50 @@ def test_labels_round_trip_keeps_affine_and_bytes(tmp_path: Path) -> None:
     assert (tmp_path / "a.nii.gz").read_bytes() == (tmp_path / "b.nii.gz").read_bytes()
     # gzip header: deflate, no name, mtime 0, OS 255 (the same bytes on every platform)
     assert (tmp_path / "a.nii.gz").read_bytes()[:10] == bytes.fromhex("1f8b08000000000004ff")
+
+
+def _rotation(a: float, b: float, c: float) -> np.ndarray:
+    ca, sa, cb, sb, cc, sc = np.cos(a), np.sin(a), np.cos(b), np.sin(b), np.cos(c), np.sin(c)
+    rx = np.array([[1, 0, 0], [0, ca, -sa], [0, sa, ca]])
+    ry = np.array([[cb, 0, sb], [0, 1, 0], [-sb, 0, cb]])
+    rz = np.array([[cc, -sc, 0], [sc, cc, 0], [0, 0, 1]])
+    return rx @ ry @ rz
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_nifti_bytes_equal_what_nibabel_writes(tmp_path: Path, case: int) -> None:
+    # the header is packed by hand (no nibabel import when writing); nibabel is the oracle:
+    # axis-aligned, oblique, left-handed (qfac -1) and sheared affines, four dtypes
+    rng = np.random.default_rng(case)
+    aff = np.eye(4)
+    if case == 0:
+        aff = np.array([[-1.4, 0, 0, 10.0], [0, 0, -1.25, 50.0], [0, -1.25, 0, 60.0], [0, 0, 0, 1]])
+    elif case == 5:
+        aff[0, 1] = 0.1  # shear: the qform drops it, the sform keeps it
+    else:
+        flips = rng.choice([-1.0, 1.0], 3)
+        aff[:3, :3] = _rotation(*rng.uniform(-3, 3, 3)) @ np.diag(rng.uniform(0.5, 4, 3)) * flips
+        aff[:3, 3] = rng.normal(0, 50, 3)
+    arrays = [(rng.integers(0, 30, (3, 4, 5)).astype(np.uint8), None),
+              (rng.random((3, 4, 5)).astype(np.float32), None),
+              (rng.integers(-300, 300, (3, 4, 5)).astype(np.int16), 0.1),
+              (rng.random((3, 4, 5)), None)]
+    for arr, slope in arrays:
+        img = nib.Nifti1Image(arr, aff)
+        if slope is not None:
+            img.header.set_slope_inter(slope, 0.0)
+        img.set_qform(aff, code=1)
+        img.set_sform(aff, code=1)
+        save_volume(arr, aff, tmp_path / "x.nii", slope=slope)
+        assert (tmp_path / "x.nii").read_bytes() == img.to_bytes(), (case, arr.dtype)
+
+
+def test_save_volume_refuses_what_nifti_cannot_hold(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"x\.nii: cannot store dtype complex64"):
+        save_volume(np.zeros((2, 2, 2), np.complex64), np.eye(4), tmp_path / "x.nii")
+    with pytest.raises(ValueError, match=r"x\.nii: expected a 3D array"):
+        save_volume(np.zeros((2, 2)), np.eye(4), tmp_path / "x.nii")
+    assert not (tmp_path / "x.nii").exists()
 
 
 def test_dicom_seg_round_trip(tmp_path: Path, tiny_image: WaterFatImage) -> None:

@@ -1,4 +1,10 @@
-"""NIfTI writing (reading lives in :mod:`vertebrafat.io.study`)."""
+"""NIfTI-1 writing (reading lives in :mod:`vertebrafat.io.study`).
+
+The header is packed here rather than by nibabel: importing nibabel takes 0.3-0.45 s, a tenth
+of a ``vertebrafat segment`` run on a DICOM study that needs nothing else from it. The bytes are
+those nibabel writes for the same array and affine (qform and sform code 1); the tests compare
+them, and nibabel reads the files back.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,6 @@ import os
 import struct
 import zlib
 
-import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 
@@ -27,15 +32,88 @@ def save_volume(
     ``array * slope``: integer maps in tenths, as scanners store FF). The affine goes to both
     qform and sform (code 1, scanner), so every reader agrees on the geometry.
     """
-    img = nib.Nifti1Image(np.asarray(array), np.asarray(affine, dtype=np.float64))
-    if slope is not None:
-        img.header.set_slope_inter(slope, 0.0)
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    data = img.to_bytes()
+    data = np.asarray(array)
+    if data.ndim != 3:
+        raise ValueError(f"{path}: expected a 3D array, got shape {data.shape}")
+    code = _DATATYPE.get(data.dtype.newbyteorder("=").str[1:])
+    if code is None:
+        raise ValueError(f"{path}: cannot store dtype {data.dtype} as NIfTI")
+    header = _header(data.shape, code, data.dtype.itemsize * 8,
+                     np.asarray(affine, dtype=np.float64), 1.0 if slope is None else slope)
+    body = header + b"\x00" * 4 + np.asarray(data, dtype=data.dtype.newbyteorder("<")).tobytes(
+        order="F"
+    )
     if str(path).endswith(".gz"):
-        data = _gzip(data)
-    write_bytes_atomic(path, data)
+        body = _gzip(body)
+    write_bytes_atomic(path, body)
+
+
+# NIfTI-1 datatype codes by numpy type string (little-endian)
+_DATATYPE = {"u1": 2, "i2": 4, "i4": 8, "f4": 16, "f8": 64, "i1": 256, "u2": 512, "u4": 768,
+             "i8": 1024, "u8": 1280}
+# the 348-byte header: sizeof_hdr .. regular, dim_info | dim | intent_p1-3 | intent_code,
+# datatype, bitpix, slice_start | pixdim | vox_offset, scl_slope, scl_inter | slice_end,
+# slice_code, xyzt_units | cal_max, cal_min, slice_duration, toffset | glmax, glmin | descrip,
+# aux_file | qform_code, sform_code | quatern_b-d, qoffset_x-z | srow_x-z | intent_name, magic
+_HEADER = struct.Struct("<i10s18sihcB 8h 3f 4h 8f 3f hBB 4f 2i 80s24s 2h 6f 12f 16s4s")
+
+
+def _header(
+    shape: tuple[int, ...], code: int, bitpix: int, affine: npt.NDArray[np.float64],
+    slope: float,
+) -> bytes:
+    """NIfTI-1 header of a 3D array: the affine as qform (quaternion, offset, pixdim with
+    qfac) and as sform, both code 1 (scanner), data at byte 352 after an empty extension."""
+    quaternion, qfac, zooms = _qform(affine)
+    pixdim = (qfac, *zooms, 1.0, 1.0, 1.0, 1.0)
+    return _HEADER.pack(
+        348, b"", b"", 0, 0, b"\x00", 0,
+        3, *shape, 1, 1, 1, 1,
+        0.0, 0.0, 0.0,
+        0, code, bitpix, 0,
+        *pixdim,
+        352.0, slope, 0.0,
+        0, 0, 0,
+        0.0, 0.0, 0.0, 0.0,
+        0, 0,
+        b"", b"",
+        1, 1,
+        *quaternion, *affine[:3, 3],
+        *affine[:3, :].ravel(),
+        b"", b"n+1\x00",
+    )
+
+
+def _qform(
+    affine: npt.NDArray[np.float64],
+) -> tuple[tuple[float, float, float], float, tuple[float, float, float]]:
+    """Quaternion (b, c, d), qfac and voxel sizes of ``affine``'s 3x3 part (NIfTI-1 qform).
+
+    The columns are normalised, the last one negated when the determinant is negative (qfac
+    -1), shears removed by taking the nearest rotation (polar decomposition), and the rotation
+    turned into the unit quaternion with non-negative real part: the eigenvector of the
+    largest eigenvalue of Bar-Itzhack's symmetric 4x4 matrix.
+    """
+    zooms = np.sqrt(np.sum(affine[:3, :3] ** 2, axis=0))
+    rotation = affine[:3, :3] / zooms
+    qfac = 1.0
+    if np.linalg.det(rotation) <= 0:
+        qfac = -1.0
+        rotation[:, 2] *= -1
+    u, _, vt = np.linalg.svd(rotation)
+    m = u @ vt
+    k = np.array([
+        [m[0, 0] - m[1, 1] - m[2, 2], 0, 0, 0],
+        [m[0, 1] + m[1, 0], m[1, 1] - m[0, 0] - m[2, 2], 0, 0],
+        [m[0, 2] + m[2, 0], m[1, 2] + m[2, 1], m[2, 2] - m[0, 0] - m[1, 1], 0],
+        [m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1], m[0, 0] + m[1, 1] + m[2, 2]],
+    ]) / 3.0
+    values, vectors = np.linalg.eigh(k)  # reads the lower triangle
+    q = vectors[[3, 0, 1, 2], int(np.argmax(values))]
+    if q[0] < 0:
+        q = -q
+    return (float(q[1]), float(q[2]), float(q[3])), qfac, (
+        float(zooms[0]), float(zooms[1]), float(zooms[2]))
 
 
 def _gzip(data: bytes) -> bytes:
