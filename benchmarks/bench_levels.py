@@ -162,7 +162,9 @@ def bench_model(model_path: str, which: str) -> None:
 
     net = load_model(model_path)
     card = json.loads(Path(model_path).with_suffix(".json").read_text())
-    held_out = [s.split("/")[-1] for s in card["training"]["validation_subjects"]]
+    # the card lists every data set's held-out subjects ("myosegmentum/myo04", "phantom_train/P003")
+    held_out = [s.split("/")[-1] for s in card["training"]["validation_subjects"]
+                if (MYO / s.split("/")[-1] / "labels.nii.gz").is_file()]
     names = held_out if which == "heldout" else sorted(
         p.name for p in MYO.iterdir() if (p / "labels.nii.gz").is_file())
     print(f"\nModel {Path(model_path).name} on MyoSegmenTUM ({which}: {len(names)} subjects)")

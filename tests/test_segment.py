@@ -30,6 +30,7 @@ from vertebrafat.segment import (
     from_canonical,
     linear_matrix,
     model_planes,
+    model_shape,
     postprocess,
     predict,
     resample_linear,
@@ -128,6 +129,15 @@ def test_from_canonical_inverts_to_canonical(axes: tuple[bool, bool, bool]) -> N
 
 def test_linear_matrix_halves_by_averaging_neighbours() -> None:
     np.testing.assert_allclose(linear_matrix(4, 2), [[0.5, 0.5, 0, 0], [0, 0, 0.5, 0.5]])
+
+
+def test_model_shape_snaps_to_the_divisor_within_tolerance() -> None:
+    # 256 px of 1.418 mm at 1.25 mm: 290 px; 288 is 0.7 % away, so no padding to 304.
+    # 224 px of 1 mm: 179 px; 176 is 1.7 % away
+    assert model_shape((256, 224), (1.418, 1.0), 1.25, divisor=16) == (288, 176)
+    # 200 px: the nearest multiple, 192, is 4 % away (kept, padded later); 10 px: 16 is 60 %
+    assert model_shape((200, 10), (1.25, 1.25), 1.25, divisor=16) == (200, 10)
+    assert model_shape((256, 224), (1.418, 1.0), 1.25) == (290, 179)
 
 
 @settings(max_examples=25, deadline=None)
