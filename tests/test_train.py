@@ -178,6 +178,10 @@ def test_split_takes_every_fifth_subject_from_index_two(tmp_path: Path) -> None:
     train, val = split_subjects(folders)
     assert [f.name for f in val] == ["s02", "s07"]
     assert len(train) == 8
+    # the five folds (--fold 0-4) hold out every subject exactly once
+    held = [f.name for k in range(5) for f in split_subjects(folders, offset=k)[1]]
+    assert sorted(held) == [f.name for f in folders]
+    assert [f.name for f in split_subjects(folders, offset=4)[1]] == ["s04", "s09"]
 
 
 def test_known_mask_without_thoracic_or_sacrum_labels(cohort: Path) -> None:
@@ -278,6 +282,19 @@ def test_cli_train_writes_a_loadable_model(
     assert again["validation"] == card["validation"]
     assert again["validation_recomputed_with"].startswith("vertebrafat ")
     assert again["sha256"] == card["sha256"]
+
+
+def test_cli_train_fold_picks_the_validation_subject(
+    cohort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["train", str(cohort), str(tmp_path / "m"), "--channels", "water", "--epochs", "1",
+            "--samples", "8", "--json"]
+    assert main([*args, "--fold", "0"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["training"]["validation_subjects"] == [f"{cohort.name}/s0"]
+    assert card["training"]["fold"] == 0
+    assert main([*args, "--fold", "5"]) == 2
+    assert "fold 5: must be 0-4" in capsys.readouterr().err
 
 
 def test_cli_train_refuses_unknown_channel(

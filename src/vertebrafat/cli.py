@@ -153,7 +153,8 @@ def phantom(
 def train(
     datasets: Annotated[list[Path], typer.Argument(help="DATASET folders/lists, then OUT.")],
     channels: Annotated[str, typer.Option(help="Input channels.")] = "water,fat,ff,r2star",
-    config: Annotated[str, typer.Option(help="default, reference or context.")] = "default",
+    config: Annotated[str, typer.Option(help="default, reference, context, fine, wide, coarse.")]
+    = "default",
     epochs: Annotated[int, typer.Option(help="Epochs of --samples slices.")] = 60,
     samples: Annotated[int, typer.Option(help="Training slices per epoch.")] = 512,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 0,
@@ -167,6 +168,9 @@ def train(
     init: Annotated[Path | None, typer.Option(help="Fine-tune from this best.pt.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Go on from OUT/checkpoint.pt.")] = False,
     annotated: Annotated[bool, typer.Option(help="Use annotated_slices.json.")] = True,
+    fold: Annotated[int, typer.Option(
+        help="Validation fold 0-4: every 5th subject from this index (2: the shipped split)."
+    )] = 2,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, validate and export an ONNX model + model card into OUT.
@@ -182,7 +186,8 @@ def train(
                         time_limit_s=minutes * 60, learning_rate=lr)
     card = train_model(datasets[:-1], datasets[-1], config=config, channels=channels.split(","),
                        options=opts, test_datasets=test or [], resume=resume, sacrum=sacrum,
-                       ribs=ribs, init=init, annotated=annotated, progress=not as_json)
+                       ribs=ribs, init=init, annotated=annotated, progress=not as_json,
+                       fold=fold)
     summary = json.dumps(card["validation"])[:300]
     emit(card, as_json=as_json, text=f"wrote {datasets[-1] / card['name']}.onnx: {summary}")
 
