@@ -236,6 +236,19 @@ def test_a_lateral_sliver_level_with_a_disc_does_not_fuse_the_bodies_it_spans() 
     assert names_top_down(label_vertebrae(mask, AFFINE).labels, truth) == [20, 21, 22, 23, 24]
 
 
+def test_a_chain_of_side_by_side_joins_does_not_fuse_stacked_bodies() -> None:
+    truth, _ = stack(3, top=-3)  # the top body cut by the field of view (120 voxels)
+    truth = np.pad(truth, ((8, 0), (0, 0), (0, 0)))
+    mask = truth > 0
+    # 2 slices x 12 rows x 8 cols lateral (192 voxels): level with the cut body and with the
+    # body below it; the cut body joins it first, and it then must not join the body below
+    mask[0:2, 0:12, 2:10] = True
+    instances, n = split_instances(mask, AFFINE)
+    assert n == 3
+    assert np.unique(instances[truth == 1]) != np.unique(instances[truth == 2])
+    assert np.unique(instances[0:2, 0:12, 2:10]) == np.unique(instances[truth == 1])
+
+
 def test_missing_body_leaves_a_gap_in_the_names() -> None:
     truth, _ = stack(6)
     mask = (truth > 0) & (truth != 3)  # the model missed L2

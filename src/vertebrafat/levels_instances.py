@@ -163,44 +163,48 @@ def _merge_side_by_side(
 ) -> tuple[Instances, int]:
     """Merge instances whose S extents overlap by > half and whose centres are not stacked.
 
-    The smaller piece (fewer voxels) joins one larger partner only, the one its S extent
-    overlaps most: a lateral sliver level with a disc overlaps the bodies above and below it,
-    and merging it with both would fuse two stacked bodies through it (the shipped model's
-    myo10 mask: a 1.4 mL sliver 48 mm lateral, 38 mm tall, joined L1 and L2 into one body).
+    Pieces join smallest first (fewer voxels), each into the larger partner its S extent
+    overlaps most, and never into a group holding a piece stacked (centres within the split
+    angle of the S axis) on a piece of its own group: a lateral sliver level with a disc
+    overlaps the bodies above and below it, and joining it to both would fuse two stacked
+    bodies through it (the shipped model's myo10 mask: a 1.4 mL sliver 48 mm lateral, 38 mm
+    tall, joined L1 and L2 into one body), directly or through a chain of pieces.
     """
     if n < 2:
         return inst, n
     idx = np.nonzero(inst)
     z = aff[2, :3] @ np.array(idx, dtype=np.float64)
     ids = inst[idx]
-    lo = ndi.minimum(z, ids, np.arange(1, n + 1))
-    hi = ndi.maximum(z, ids, np.arange(1, n + 1))
+    lo = np.asarray(ndi.minimum(z, ids, np.arange(1, n + 1)))
+    hi = np.asarray(ndi.maximum(z, ids, np.arange(1, n + 1)))
     counts = np.bincount(ids, minlength=n + 1)[1:]
     centres = np.array(ndi.center_of_mass(np.ones(inst.shape), inst, np.arange(1, n + 1)))
     mm = centres @ aff[:3, :3].T
     cos_limit = np.cos(np.deg2rad(opts.max_split_angle_deg))
-    extent = np.asarray(hi) - np.asarray(lo)
-    # the joining piece: fewer voxels, then the higher index
-    rank = sorted(range(n), key=lambda i: (counts[i], -i))
-    order = np.empty(n, dtype=int)
-    order[rank] = np.arange(n)
-    parent = np.arange(n + 1)
-    for a in range(n):
-        best, best_overlap = -1, 0.0
-        for b in range(n):
-            if b == a or order[b] < order[a]:
+    overlap = np.minimum.outer(hi, hi) - np.maximum.outer(lo, lo)
+    shorter = np.minimum.outer(hi - lo, hi - lo)
+    step = mm[None, :, :] - mm[:, None, :]
+    cos = np.abs(step[..., 2]) / np.maximum(np.linalg.norm(step, axis=2), 1e-9)
+    stacked = cos >= cos_limit
+    side = (overlap > 0.5 * shorter) & ~stacked
+    rank = sorted(range(n), key=lambda i: (counts[i], -i))  # smallest first, then higher index
+    position = np.empty(n, dtype=int)
+    position[rank] = np.arange(n)
+    group = list(range(n))
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    for a in rank:
+        partners = [b for b in range(n) if b != a and position[b] > position[a] and side[a, b]]
+        for b in sorted(partners, key=lambda b: -overlap[a, b]):
+            ga, gb = group[a], group[b]
+            if ga == gb:
+                break
+            if stacked[np.ix_(members[ga], members[gb])].any():
                 continue
-            overlap = min(hi[a], hi[b]) - max(lo[a], lo[b])
-            step = mm[b] - mm[a]
-            cos = abs(step[2]) / max(float(np.linalg.norm(step)), 1e-9)
-            shorter = min(extent[a], extent[b])
-            if overlap > 0.5 * shorter and cos < cos_limit and overlap > best_overlap:
-                best, best_overlap = b, overlap
-        if best >= 0:
-            parent[a + 1] = best + 1
-    target = parent.copy()
-    for _ in range(n):  # follow the joins to their root (each points to a longer piece)
-        target = parent[target]
+            for i in members[ga]:
+                group[i] = gb
+            members[gb] += members.pop(ga)
+            break
+    target = np.array([0, *(g + 1 for g in group)])
     _, dense = np.unique(target, return_inverse=True)
     merged = dense[inst].astype(np.int32)
     return merged, int(dense.max())
