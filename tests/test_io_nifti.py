@@ -115,6 +115,8 @@ def test_save_volume_refuses_what_nifti_cannot_hold(tmp_path: Path) -> None:
         save_volume(np.zeros((2, 2, 2), np.complex64), np.eye(4), tmp_path / "x.nii")
     with pytest.raises(ValueError, match=r"x\.nii: expected a 3D array"):
         save_volume(np.zeros((2, 2)), np.eye(4), tmp_path / "x.nii")
+    with pytest.raises(GeometryError, match=r"x\.nii: the affine must be a finite, invertible"):
+        save_volume(np.zeros((2, 2, 2)), np.diag([1.0, 0.0, 1.0, 1.0]), tmp_path / "x.nii")
     assert not (tmp_path / "x.nii").exists()
 
 

@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.errors import GeometryError
 from vertebrafat.io.atomic import write_bytes_atomic
 from vertebrafat.types import Affine
 
@@ -38,8 +39,12 @@ def save_volume(
     code = _DATATYPE.get(data.dtype.newbyteorder("=").str[1:])
     if code is None:
         raise ValueError(f"{path}: cannot store dtype {data.dtype} as NIfTI")
-    header = _header(data.shape, code, data.dtype.itemsize * 8,
-                     np.asarray(affine, dtype=np.float64), 1.0 if slope is None else slope)
+    aff = np.asarray(affine, dtype=np.float64)
+    finite = aff.shape == (4, 4) and bool(np.all(np.isfinite(aff)))
+    if not finite or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
+        raise GeometryError(f"{path}: the affine must be a finite, invertible 4x4 matrix")
+    header = _header(data.shape, code, data.dtype.itemsize * 8, aff,
+                     1.0 if slope is None else slope)
     body = header + b"\x00" * 4 + np.asarray(data, dtype=data.dtype.newbyteorder("<")).tobytes(
         order="F"
     )
@@ -49,8 +54,7 @@ def save_volume(
 
 
 # NIfTI-1 datatype codes by numpy type string (little-endian)
-_DATATYPE = {"u1": 2, "i2": 4, "i4": 8, "f4": 16, "f8": 64, "i1": 256, "u2": 512, "u4": 768,
-             "i8": 1024, "u8": 1280}
+_DATATYPE = {"u1": 2, "i2": 4, "i4": 8, "f4": 16, "f8": 64, "i1": 256, "u2": 512, "u4": 768}
 # the 348-byte header: sizeof_hdr .. regular, dim_info | dim | intent_p1-3 | intent_code,
 # datatype, bitpix, slice_start | pixdim | vox_offset, scl_slope, scl_inter | slice_end,
 # slice_code, xyzt_units | cal_max, cal_min, slice_duration, toffset | glmax, glmin | descrip,
