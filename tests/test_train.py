@@ -295,6 +295,10 @@ def test_cli_train_fold_picks_the_validation_subject(
     assert card["training"]["fold"] == 0
     assert main([*args, "--fold", "5"]) == 2
     assert "fold 5: must be 0-4" in capsys.readouterr().err
+    # resuming into the same OUT with another fold would mix the splits: refused
+    assert main([*args, "--fold", "1", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "split.json: --resume with another split" in err and f"{cohort.name}/s0" in err
 
 
 def test_cli_train_refuses_unknown_channel(

@@ -127,7 +127,6 @@ def train_model(
     opts = options or TrainOptions()
     torch.set_num_threads(2)
     torch.manual_seed(opts.seed)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     if not 0 <= fold < FOLDS:
         raise InputError(f"fold {fold}: must be 0-{FOLDS - 1} (every {FOLDS}th subject from it)")
@@ -136,6 +135,7 @@ def train_model(
         raise InputError(
             f"{', '.join(map(str, datasets))}: need at least 2 subjects per dataset for a split"
         )
+    _keep_split(out, val_f, resume=resume)
     train_s = [load_subject(f, annotated=annotated) for f in train_f]
     if sacrum is None:
         sacrum = any((s.labels == SACRUM_LABEL).any() for s in train_s)
@@ -261,6 +261,28 @@ def revalidate(
     data["validation_recomputed_with"] = f"vertebrafat {vertebrafat.__version__}"
     write_text_atomic(card_path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return dict(data)
+
+
+def _keep_split(out: Path, val_f: Sequence[Path], *, resume: bool) -> None:
+    """Record the validation subjects in ``out/split.json``; a resumed run must hold out the
+    same ones (another ``--fold`` or data set would make earlier validation subjects training
+    data halfway through)."""
+    import json
+
+    from vertebrafat.io.atomic import write_text_atomic
+
+    names = [f"{f.parent.name}/{f.name}" for f in val_f]
+    path = out / "split.json"
+    if resume and path.is_file():
+        before = json.loads(path.read_text()).get("validation_subjects")
+        if before != names:
+            raise InputError(
+                f"{path}: --resume with another split (validation subjects were "
+                f"{', '.join(before or [])}; now {', '.join(names)}); resume with the same "
+                "--fold and data sets, or train into a new OUT"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, json.dumps({"validation_subjects": names}, indent=2) + "\n")
 
 
 def _load_init(net: Any, state: dict[str, Any], path: Path) -> None:
