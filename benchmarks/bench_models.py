@@ -1,8 +1,11 @@
 """Model configurations side by side on the MyoSegmenTUM subjects each model held out.
 
-Run: ``python benchmarks/bench_models.py [MODEL.onnx ...]`` (default: the shipped model and
-every ``runs/cmp-*/*.onnx``, e.g. the reference configuration (a) and the default (b) trained by
-the same command on the same split; see the README's benchmark section). For each model: its
+Run: ``python benchmarks/bench_models.py [MODEL.onnx ...] [--cv runs/cv-default ...]``
+(default: the shipped model and every ``runs/cmp-*/*.onnx``, e.g. the reference configuration
+(a) and the default (b) trained by the same command on the same split; see the README's
+benchmark section). ``--cv PREFIX`` pools the five ``PREFIX-f0`` .. ``PREFIX-f4`` models of a
+cross-validation (``vertebrafat train --fold K``): every subject scored by the model that held
+it out. For each model: its
 card's held-out subjects scored water-only on the native grid, per-vertebra Dice (Voronoi share
 of the loss region, the card's figure) and named per-vertebra Dice (after ``label_vertebrae``,
 a wrongly named body scores 0), per-subject Dice, ONNX Runtime time for 20 slices, parameters,
@@ -20,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from vertebrafat.image import WaterFatImage
 from vertebrafat.io.model import load_model
+from vertebrafat.levels import label_segmentation
 from vertebrafat.segment import predict, run_network
-from vertebrafat.train.dataset import load_subject
-from vertebrafat.train.evaluate import evaluate
+from vertebrafat.train.dataset import known_mask, load_subject
+from vertebrafat.train.evaluate import SubjectScores, evaluate, score_subject, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 MYO = ROOT.parent / "shared" / "data" / "myosegmentum"
@@ -60,15 +65,67 @@ def score(path: Path) -> dict[str, Any]:
     }
 
 
+def cross_validation(prefix: Path) -> dict[str, Any]:
+    """Pooled held-out scores of the fold models ``PREFIX-f*/*.onnx`` (water only)."""
+    paths = sorted(prefix.parent.glob(f"{prefix.name}-f[0-4]/*.onnx"))
+    if len(paths) != 5:
+        print(f"warning: {prefix}: {len(paths)} fold models ({prefix.name}-f0..f4), not 5")
+    if not paths:
+        raise SystemExit(f"{prefix}: no fold models {prefix.name}-f[0-4]/*.onnx")
+    scores: list[SubjectScores] = []
+    seen: set[str] = set()
+    train_s, epochs = 0.0, 0
+    for path in paths:
+        net = load_model(path)
+        card = json.loads(path.with_suffix(".json").read_text())
+        train_s += card["training"]["train_loop_s"]
+        epochs += card["training"]["epochs_run"]
+        for name in (s.split("/")[-1] for s in card["training"]["validation_subjects"]):
+            if not (MYO / name).is_dir():
+                continue
+            if name in seen:
+                print(f"warning: {name} held out by more than one fold; scored once")
+                continue
+            seen.add(name)
+            s = load_subject(MYO / name, annotated=False)
+            water = WaterFatImage(water=s.image.water, affine=s.image.affine, meta=s.image.meta)
+            seg = predict(net, water)
+            named = label_segmentation(seg, water.affine).labels
+            scores.append(score_subject(s.labels, seg.mask, known_mask(s), subject=name,
+                                        named=named))
+    res = summarise(scores)
+    x = np.random.default_rng(0).standard_normal(
+        (20, net.card.n_planes, 256, 256)).astype(np.float32)
+    run_network(net.session, x[:2], divisor=net.card.divisor)
+    t0 = time.perf_counter()
+    run_network(net.session, x, divisor=net.card.divisor)
+    return {
+        "name": f"{card['architecture']['config']} CV x{len(paths)} ({prefix.name})",
+        "subjects": len(scores),
+        "vertebra": res["per_vertebra"],
+        "named": res["per_vertebra_named"],
+        "subject": res["per_subject"],
+        "infer_s": time.perf_counter() - t0,
+        "params_m": card["architecture"]["parameters"] / 1e6,
+        "gflops": card["architecture"]["gflops_per_256x256_slice"],
+        "train_min": train_s / 60,  # all folds
+        "epochs": epochs,  # all folds
+        "per_level_named": res["per_level_named"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", type=Path)
+    parser.add_argument("--cv", nargs="*", type=Path, default=[],
+                        help="cross-validation prefixes (runs/cv-default for runs/cv-default-f*)")
     args = parser.parse_args()
     if not MYO.is_dir():
         print(f"MyoSegmenTUM not found at {MYO}: skipped")
         return
-    models = args.models or [SHIPPED, *sorted((ROOT / "runs").glob("cmp-*/*.onnx"))]
-    rows = [score(p) for p in models]
+    models = args.models or ([] if args.cv else
+                             [SHIPPED, *sorted((ROOT / "runs").glob("cmp-*/*.onnx"))])
+    rows = [score(p) for p in models] + [cross_validation(p) for p in args.cv]
 
     def ms(s: dict[str, Any]) -> str:
         return f"{s['mean']:.3f} ± {s['sd']:.3f}"
@@ -81,6 +138,11 @@ def main() -> None:
               f"{ms(r['named']):>15s} {ms(r['subject']):>15s} {r['infer_s']:>8.3f} "
               f"{r['params_m']:>6.2f} {r['gflops']:>6.2f} {r['train_min']:>9.1f} "
               f"{r['epochs']:>6d}")
+    for r in rows:
+        if "per_level_named" in r:
+            levels = ", ".join(f"{k} {v['mean']:.3f} ± {v['sd']:.3f}"
+                               for k, v in r["per_level_named"].items())
+            print(f"{r['name']}: named per level {levels}")
     print(f"{'study U-Net (published)':28s} {'31':>3s} {'-':>15s} {'-':>15s} "
           f"{STUDY_DICE:>15.3f} {'16 s*':>8s}   (*20 slices end to end, 4-core CPU)")
     print("target (issue 4): per-vertebra Dice >= 0.93 on held-out MyoSegmenTUM subjects")
