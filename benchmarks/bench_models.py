@@ -23,12 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat.image import WaterFatImage
 from vertebrafat.io.model import load_model
-from vertebrafat.levels import label_segmentation
 from vertebrafat.segment import predict, run_network
-from vertebrafat.train.dataset import known_mask, load_subject
-from vertebrafat.train.evaluate import SubjectScores, evaluate, score_subject, summarise
+from vertebrafat.train.dataset import load_subject
+from vertebrafat.train.evaluate import SubjectScores, score_subjects, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 MYO = ROOT.parent / "shared" / "data" / "myosegmentum"
@@ -36,37 +34,54 @@ SHIPPED = ROOT / "src" / "vertebrafat" / "models" / "vertebrafat-unet-default.on
 STUDY_DICE = 0.849
 
 
-def score(path: Path) -> dict[str, Any]:
-    """Held-out accuracy and speed of the model at ``path``."""
-    net = load_model(path)
-    card = json.loads(path.with_suffix(".json").read_text())
-    names = [s.split("/")[-1] for s in card["training"]["validation_subjects"]]
-    subjects = [load_subject(MYO / n, annotated=False) for n in names if (MYO / n).is_dir()]
-    result = evaluate(subjects, lambda im: predict(net, im), channel_sets=(("water",),))
-    res = result["water"]
-    assert isinstance(res, dict)
+def held_out(card: dict[str, Any]) -> list[str]:
+    """The MyoSegmenTUM subjects a model's card held out (its phantom names are skipped)."""
+    names = (s.split("/")[-1] for s in card["training"]["validation_subjects"])
+    return [n for n in names if (MYO / n).is_dir()]
+
+
+def onnx_seconds(net: Any) -> float:
+    """ONNX Runtime seconds for 20 random 256x256 slices (after a warm-up run)."""
     x = np.random.default_rng(0).standard_normal(
         (20, net.card.n_planes, 256, 256)).astype(np.float32)
     run_network(net.session, x[:2], divisor=net.card.divisor)
     t0 = time.perf_counter()
     run_network(net.session, x, divisor=net.card.divisor)
-    infer = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def row(name: str, scores: list[SubjectScores], net: Any, card: dict[str, Any],
+        *, train_s: float, epochs: int) -> dict[str, Any]:
+    """One table row: pooled water-only scores, speed and size of ``net``."""
+    res = summarise(scores)
     return {
-        "name": f"{card['architecture']['config']} ({path.parent.name})",
-        "subjects": len(subjects),
+        "name": name,
+        "subjects": len(scores),
         "vertebra": res["per_vertebra"],
         "named": res["per_vertebra_named"],
         "subject": res["per_subject"],
-        "infer_s": infer,
+        "per_level_named": res["per_level_named"],
+        "infer_s": onnx_seconds(net),
         "params_m": card["architecture"]["parameters"] / 1e6,
         "gflops": card["architecture"]["gflops_per_256x256_slice"],
-        "train_min": card["training"]["train_loop_s"] / 60,  # cumulative over resumes
-        "epochs": card["training"]["epochs_run"],
+        "train_min": train_s / 60,
+        "epochs": epochs,
     }
 
 
+def score(path: Path) -> dict[str, Any]:
+    """Held-out accuracy and speed of the model at ``path``."""
+    net = load_model(path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    subjects = [load_subject(MYO / n, annotated=False) for n in held_out(card)]
+    scores = score_subjects(subjects, lambda im: predict(net, im), ("water",))
+    return row(f"{card['architecture']['config']} ({path.parent.name})", scores, net, card,
+               train_s=card["training"]["train_loop_s"],  # cumulative over resumes
+               epochs=card["training"]["epochs_run"])
+
+
 def cross_validation(prefix: Path) -> dict[str, Any]:
-    """Pooled held-out scores of the fold models ``PREFIX-f*/*.onnx`` (water only)."""
+    """Pooled held-out scores of the fold models ``PREFIX-f[0-4]/*.onnx`` (water only)."""
     paths = sorted(prefix.parent.glob(f"{prefix.name}-f[0-4]/*.onnx"))
     if len(paths) != 5:
         print(f"warning: {prefix}: {len(paths)} fold models ({prefix.name}-f0..f4), not 5")
@@ -80,38 +95,14 @@ def cross_validation(prefix: Path) -> dict[str, Any]:
         card = json.loads(path.with_suffix(".json").read_text())
         train_s += card["training"]["train_loop_s"]
         epochs += card["training"]["epochs_run"]
-        for name in (s.split("/")[-1] for s in card["training"]["validation_subjects"]):
-            if not (MYO / name).is_dir():
-                continue
-            if name in seen:
-                print(f"warning: {name} held out by more than one fold; scored once")
-                continue
-            seen.add(name)
-            s = load_subject(MYO / name, annotated=False)
-            water = WaterFatImage(water=s.image.water, affine=s.image.affine, meta=s.image.meta)
-            seg = predict(net, water)
-            named = label_segmentation(seg, water.affine).labels
-            scores.append(score_subject(s.labels, seg.mask, known_mask(s), subject=name,
-                                        named=named))
-    res = summarise(scores)
-    x = np.random.default_rng(0).standard_normal(
-        (20, net.card.n_planes, 256, 256)).astype(np.float32)
-    run_network(net.session, x[:2], divisor=net.card.divisor)
-    t0 = time.perf_counter()
-    run_network(net.session, x, divisor=net.card.divisor)
-    return {
-        "name": f"{card['architecture']['config']} CV x{len(paths)} ({prefix.name})",
-        "subjects": len(scores),
-        "vertebra": res["per_vertebra"],
-        "named": res["per_vertebra_named"],
-        "subject": res["per_subject"],
-        "infer_s": time.perf_counter() - t0,
-        "params_m": card["architecture"]["parameters"] / 1e6,
-        "gflops": card["architecture"]["gflops_per_256x256_slice"],
-        "train_min": train_s / 60,  # all folds
-        "epochs": epochs,  # all folds
-        "per_level_named": res["per_level_named"],
-    }
+        names = held_out(card)
+        for name in seen.intersection(names):
+            print(f"warning: {name} held out by more than one fold; scored once")
+        subjects = [load_subject(MYO / n, annotated=False) for n in names if n not in seen]
+        seen.update(names)
+        scores += score_subjects(subjects, lambda im, net=net: predict(net, im), ("water",))
+    return row(f"{card['architecture']['config']} CV x{len(paths)} ({prefix.name})", scores,
+               net, card, train_s=train_s, epochs=epochs)  # loop time and epochs: all folds
 
 
 def main() -> None:
@@ -139,7 +130,7 @@ def main() -> None:
               f"{r['params_m']:>6.2f} {r['gflops']:>6.2f} {r['train_min']:>9.1f} "
               f"{r['epochs']:>6d}")
     for r in rows:
-        if "per_level_named" in r:
+        if "CV" in r["name"]:
             levels = ", ".join(f"{k} {v['mean']:.3f} ± {v['sd']:.3f}"
                                for k, v in r["per_level_named"].items())
             print(f"{r['name']}: named per level {levels}")

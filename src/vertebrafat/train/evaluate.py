@@ -78,22 +78,29 @@ def evaluate(
     """
     results: dict[str, object] = {}
     for channels in channel_sets:
-        scores = []
-        for s in subjects:
-            if not set(channels) <= set(s.image.channels):
-                continue
-            kept = {c: getattr(s.image, c) for c in ("fat", "ff", "r2star") if c in channels}
-            image = WaterFatImage(
-                water=s.image.water, affine=s.image.affine, meta=s.image.meta, **kept
-            )
-            seg = segmenter(image)
-            named = label_segmentation(seg, image.affine).labels
-            scores.append(
-                score_subject(s.labels, seg.mask, known_mask(s), subject=s.name, named=named)
-            )
+        scores = score_subjects(subjects, segmenter, channels)
         if scores:
             results["+".join(channels)] = summarise(scores)
     return results
+
+
+def score_subjects(
+    subjects: Sequence[Subject],
+    segmenter: Callable[[WaterFatImage], Segmentation],
+    channels: tuple[str, ...],
+) -> list[SubjectScores]:
+    """:func:`score_subject` of each subject that has ``channels``, segmented from those
+    channels only (the others are left out of the image) and named by the labeller."""
+    scores = []
+    for s in subjects:
+        if not set(channels) <= set(s.image.channels):
+            continue
+        kept = {c: getattr(s.image, c) for c in ("fat", "ff", "r2star") if c in channels}
+        image = WaterFatImage(water=s.image.water, affine=s.image.affine, meta=s.image.meta, **kept)
+        seg = segmenter(image)
+        named = label_segmentation(seg, image.affine).labels
+        scores.append(score_subject(s.labels, seg.mask, known_mask(s), subject=s.name, named=named))
+    return scores
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -172,8 +172,8 @@ def train_model(
             "datasets": [str(d) for d in datasets],
             "initialised_from": None if init is None else str(init),
             "annotated_slices_used": annotated,
-            "train_subjects": [f"{f.parent.name}/{f.name}" for f in train_f],
-            "validation_subjects": [f"{f.parent.name}/{f.name}" for f in val_f],
+            "train_subjects": subject_names(train_f),
+            "validation_subjects": subject_names(val_f),
             "split_rule": f"per dataset folder, sorted subjects, every {FOLDS}th starting at "
             f"index {fold}",
             "fold": fold,
@@ -263,6 +263,11 @@ def revalidate(
     return dict(data)
 
 
+def subject_names(folders: Sequence[Path]) -> list[str]:
+    """``dataset/subject`` names of subject folders, as the card lists them."""
+    return [f"{f.parent.name}/{f.name}" for f in folders]
+
+
 def _keep_split(out: Path, val_f: Sequence[Path], *, resume: bool) -> None:
     """Record the validation subjects in ``out/split.json``; a resumed run must hold out the
     same ones (another ``--fold`` or data set would make earlier validation subjects training
@@ -271,7 +276,7 @@ def _keep_split(out: Path, val_f: Sequence[Path], *, resume: bool) -> None:
 
     from vertebrafat.io.atomic import write_text_atomic
 
-    names = [f"{f.parent.name}/{f.name}" for f in val_f]
+    names = subject_names(val_f)
     path = out / "split.json"
     if resume and path.is_file():
         before = json.loads(path.read_text()).get("validation_subjects")
