@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vertebrafat.levels import label_segmentation, label_vertebrae
+from vertebrafat.levels.labeller import label_segmentation, label_vertebrae
 from vertebrafat.measure import bmf_table
 from vertebrafat.phantom import PhantomConfig
 
@@ -156,9 +156,8 @@ def bench_model(model_path: str, which: str) -> None:
 
     import nibabel as nib
 
-    from vertebrafat.io.model import load_model
-    from vertebrafat.io.study import load_study
-    from vertebrafat.segment import predict
+    from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.loading import load_model, load_study
 
     net = load_model(model_path)
     card = json.loads(Path(model_path).with_suffix(".json").read_text())
@@ -242,10 +241,10 @@ def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
 
 
 def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) -> None:
-    from vertebrafat.io.model import load_model
     from vertebrafat.phantom import generate_subject
-    from vertebrafat.pipeline import analyse_study
-    from vertebrafat.segment import predict
+    from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.loading import load_model
+    from vertebrafat.workflows.study import analyse_study
 
     net = load_model(model_path)
     ok = tot = misses = 0

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat.io.model import load_model
-from vertebrafat.segment import predict, run_network
+from vertebrafat.segmentation.inference import predict, run_network
 from vertebrafat.train.dataset import load_subject
-from vertebrafat.train.evaluate import SubjectScores, score_subjects, summarise
+from vertebrafat.train.validation import SubjectScores, score_subjects, summarise
+from vertebrafat.workflows.loading import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MYO = ROOT.parent / "shared" / "data" / "myosegmentum"

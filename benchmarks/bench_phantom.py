@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from vertebrafat.io.phantom_write import save_phantom_study, write_phantom_cohort
 from vertebrafat.phantom import generate_subject
+from vertebrafat.workflows.phantom_cohort import save_phantom_study, write_phantom_cohort
 
 TARGET_S = 60.0
 TARGET_SUBJECTS = 57

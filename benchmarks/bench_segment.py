@@ -20,9 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat.image import WaterFatImage
-from vertebrafat.io.model import load_model
-from vertebrafat.segment import (
+from vertebrafat.core.image import WaterFatImage
+from vertebrafat.segmentation.inference import (
     canonical_input,
     class_probabilities,
     postprocess,
@@ -30,6 +29,7 @@ from vertebrafat.segment import (
     resample_linear,
     run_network,
 )
+from vertebrafat.workflows.loading import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MYO = ROOT.parent / "shared" / "data" / "myosegmentum" / "myo01"
@@ -52,7 +52,7 @@ def myo_study() -> WaterFatImage:
     to 256 x 256 (1.25 mm), with a synthetic fat image (FF 10-60 %) so the study has W/F/FF."""
     import nibabel as nib
 
-    from vertebrafat.waterfat import ff_from_water_fat
+    from vertebrafat.waterfat.fraction import ff_from_water_fat
 
     nii = nib.load(str(MYO / "water.nii.gz"))
     water = np.asarray(nii.dataobj, dtype=np.float32)[8:68:3]
@@ -100,7 +100,7 @@ def stages(image: WaterFatImage, study: Path) -> dict[str, float]:
     model = load_model()
     card = model.card
     times: dict[str, float] = {}
-    from vertebrafat.io.study import load_study
+    from vertebrafat.workflows.loading import load_study
 
     times["load"], image = best_of(lambda: load_study(study))
     times["preprocess"], (x, _axes) = best_of(lambda: canonical_input(image, card))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vertebrafat.image import StudyMeta, WaterFatImage
+from vertebrafat.core.image import StudyMeta, WaterFatImage
 
 ROOT = Path(__file__).resolve().parents[1]
 MYO = ROOT.parent / "shared" / "data" / "myosegmentum"

@@ -13,11 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from vertebrafat.agreement import agreement, bland_altman, pair_rows
 from vertebrafat.cli import main
-from vertebrafat.errors import InputError
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.table import LevelMeasurement
 from vertebrafat.io.table import save_table
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.stats.agreement import agreement, bland_altman, pair_rows
 
 # Bland & Altman (1986) Lancet i:307, Table 1: PEFR (l/min) of 17 subjects, first readings
 WRIGHT = [494, 395, 516, 434, 476, 557, 413, 442, 650, 433, 417, 656, 267, 478, 178, 423, 427]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vertebrafat.cohort import StudyOutcome, find_studies, outcomes_csv, study_name
-from vertebrafat.errors import InputError
+from vertebrafat.core.errors import InputError
+from vertebrafat.workflows.cohort import StudyOutcome, find_studies, outcomes_csv, study_name
 
 
 def _touch(path: Path) -> None:

@@ -81,8 +81,8 @@ def test_segment_names_an_l6_from_the_rib_bearing_t12(tmp_path: Path) -> None:
     import nibabel as nib
     import numpy as np
 
-    from vertebrafat.io.phantom_write import save_phantom_study
     from vertebrafat.phantom import PhantomConfig, generate_subject
+    from vertebrafat.workflows.phantom_cohort import save_phantom_study
 
     study = generate_subject(
         seed=3, index=1, config=PhantomConfig(p_fracture=0.5, p_transitional=0.5)

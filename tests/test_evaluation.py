@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from vertebrafat.cli import main
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.evaluation import evaluate_pair, prediction_kind, summarise
-from vertebrafat.io.maps import pair_maps
+from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.io.nifti import save_labels, save_volume
+from vertebrafat.stats.evaluation import evaluate_pair, prediction_kind, summarise
+from vertebrafat.workflows.evaluate import pair_maps
 
 # axis 0 = sagittal slices (3 mm, L), axis 1 = rows (1 mm, I), axis 2 = cols (1 mm, P)
 AFFINE = np.array([[-3.0, 0, 0, 0], [0, 0, -1.0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]])
@@ -159,7 +159,7 @@ def test_cli_evaluate_grid_mismatch_is_one_line(tmp_path: Path,
                  str(tmp_path / "p.nii.gz")]) == 2
     assert "p.nii.gz" in capsys.readouterr().err
     with pytest.raises(GeometryError):
-        from vertebrafat.io.maps import load_pair
+        from vertebrafat.workflows.evaluate import load_pair
 
         load_pair(pair_maps(tmp_path / "r.nii.gz", tmp_path / "p.nii.gz").pairs[0])
 
@@ -171,9 +171,9 @@ MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegme
 @pytest.mark.skipif(not (MYO / "myo01" / "labels.nii.gz").is_file(),
                     reason="../shared/data/myosegmentum not present")
 def test_real_labels_against_themselves_shifted(tmp_path: Path) -> None:
-    from vertebrafat.io.labelmap import load_nifti
+    from vertebrafat.io.nifti import read_nifti
 
-    ref, _ = load_nifti(MYO / "myo01" / "labels.nii.gz")
+    ref, _ = read_nifti(MYO / "myo01" / "labels.nii.gz", as_float32=False)
     ref = ref.astype(np.uint8)
     out = summarise({"myo01": evaluate_pair(ref, ref, spacing_mm=(1.0, 1.0, 1.0))})
     assert out["dice"] == 1.0 and out["hd95_mm"] == 0.0

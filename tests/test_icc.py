@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vertebrafat.errors import InputError
-from vertebrafat.icc import ICC_NAMES, intraclass_correlation, mean_squares
+from vertebrafat.core.errors import InputError
+from vertebrafat.stats.icc import ICC_NAMES, intraclass_correlation, mean_squares
 
 # Shrout & Fleiss (1979) Table 2: 6 targets rated by 4 judges
 SHROUT_FLEISS = np.array([[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9],

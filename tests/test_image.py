@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.image import WaterFatImage, spacing_from_affine
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.image import WaterFatImage, spacing_from_affine
 
 
 def _vol(shape: tuple[int, ...] = (3, 4, 5)) -> np.ndarray:

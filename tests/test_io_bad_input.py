@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from vertebrafat.cli import main
-from vertebrafat.image import WaterFatImage
+from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom_write import save_dicom_study
-from vertebrafat.io.study import load_study
+from vertebrafat.workflows.loading import load_study
 
 
 def _fails(study: Path | str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from vertebrafat.cli import main
-from vertebrafat.image import WaterFatImage
+from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom_roles import series_role
 from vertebrafat.io.dicom_write import save_dicom_study
-from vertebrafat.io.study import load_study
+from vertebrafat.workflows.loading import load_study
 
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 EXPECTED_ROLES = {

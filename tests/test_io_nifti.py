@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from conftest import myo_subjects
-from vertebrafat.errors import GeometryError
-from vertebrafat.image import WaterFatImage
+from vertebrafat.core.errors import GeometryError
+from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom_write import save_dicom_study
 from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.seg import save_dicom_seg
-from vertebrafat.io.study import load_study
+from vertebrafat.workflows.loading import load_study
 
 
 def _save(folder: Path, name: str, data: np.ndarray, affine: np.ndarray) -> Path:

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.levels import label_vertebrae
-from vertebrafat.levels_instances import split_instances
-from vertebrafat.levels_sacrum import body_shape, looks_like_sacrum
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.levels.instances import split_instances
+from vertebrafat.levels.labeller import label_vertebrae
+from vertebrafat.levels.sacrum import body_shape, looks_like_sacrum
 
 # voxel -> RAS: i -> -x (L), j -> -z (I), k -> -y (P); 2 mm voxels (a body is 1.9 mL)
 AFFINE = np.array(

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vertebrafat.cli import main
-from vertebrafat.errors import GeometryError, InputError
+from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.io.table import load_table, table_to_csv
-from vertebrafat.measure import bmf_table, erode_in_plane, sagittal_axis, select_slices
+from vertebrafat.measure import bmf_table, erode_in_plane, restrict_to_slices, sagittal_axis
 
 # axis 0 = sagittal slices (L), axis 1 = rows (I), axis 2 = cols (P); 1 mm voxels
 AFFINE = np.array(
@@ -74,10 +74,10 @@ def test_mid_slice_rule_keeps_the_central_slices() -> None:
         pytest.param("all", [1, 2, 3, 4, 5, 6, 7, 8], id="all"),
     ],
 )
-def test_select_slices_centres_on_the_body(slices: str, expected: list[int]) -> None:
+def test_restrict_to_slices_centres_on_the_body(slices: str, expected: list[int]) -> None:
     region = np.zeros((10, 3, 3), dtype=bool)
     region[1:9, 1, 1] = True  # slices 1..8, centroid 4.5
-    kept = select_slices(region, AFFINE, slices=slices)
+    kept = restrict_to_slices(region, AFFINE, slices=slices)
     assert list(np.flatnonzero(kept.any(axis=(1, 2)))) == expected
 
 

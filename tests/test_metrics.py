@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.metrics import cohen_kappa_score, f1_score, jaccard_score
 
-from vertebrafat.errors import InputError
-from vertebrafat.metrics import (
+from vertebrafat.core.errors import InputError
+from vertebrafat.stats.overlap import (
     Confusion,
     confusion,
     dice,

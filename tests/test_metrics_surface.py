@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.spatial.distance import cdist
 
-from vertebrafat.errors import InputError
-from vertebrafat.metrics_surface import SurfaceDistance, surface, surface_distance
+from vertebrafat.core.errors import InputError
+from vertebrafat.stats.surface import SurfaceDistance, surface, surface_distance
 
 SPACING = (3.0, 0.5, 0.8)
 

@@ -8,11 +8,15 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from vertebrafat.image import StudyMeta, WaterFatImage
+from vertebrafat.core.image import StudyMeta, WaterFatImage
 from vertebrafat.io import outputs
-from vertebrafat.io.outputs import itksnap_label_table, slicer_color_table, write_study_outputs
 from vertebrafat.io.table import load_table
-from vertebrafat.pipeline import StudyResult, analyse_study, mask_segmenter
+from vertebrafat.workflows.outputs import (
+    itksnap_label_table,
+    slicer_color_table,
+    write_study_outputs,
+)
+from vertebrafat.workflows.study import StudyResult, analyse_study, mask_segmenter
 
 AFFINE = np.array(
     [[-2.0, 0, 0, 0], [0, 0, -2.0, 0], [0, -2.0, 0, 0], [0, 0, 0, 1]], dtype=np.float64
@@ -74,8 +78,8 @@ def test_label_tables_name_and_colour_the_lumbar_levels() -> None:
 
 def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
     from vertebrafat.io.dicom_write import save_dicom_study
-    from vertebrafat.io.study import load_study
-    from vertebrafat.pipeline import MaskSegmentation
+    from vertebrafat.workflows.loading import load_study
+    from vertebrafat.workflows.study import MaskSegmentation
 
     labels = np.zeros((6, 40, 16), dtype=np.uint8)
     for k in range(3):

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vertebrafat.metrics import dice
 from vertebrafat.phantom import PhantomConfig, generate_cohort, generate_subject
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
 from vertebrafat.phantom.signal import (
@@ -20,6 +19,7 @@ from vertebrafat.phantom.signal import (
 )
 from vertebrafat.phantom.spine import rounded_rect
 from vertebrafat.phantom.tissue import abdomen_texture
+from vertebrafat.stats.overlap import dice
 
 TES_3T = (1.2, 2.2, 3.2, 4.2, 5.2, 6.2)
 TES_15T = (1.4, 3.4, 5.4, 7.4, 9.4, 11.4)

@@ -1,4 +1,4 @@
-"""Tests of vertebrafat.io.phantom_write and the ``phantom`` CLI command."""
+"""Tests of vertebrafat.workflows.phantom_cohort and the ``phantom`` CLI command."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 
 from vertebrafat.cli import main
-from vertebrafat.errors import InputError
-from vertebrafat.io.phantom_write import (
+from vertebrafat.core.errors import InputError
+from vertebrafat.io.table import load_table
+from vertebrafat.phantom import PhantomStudy, generate_subject
+from vertebrafat.workflows.loading import load_study
+from vertebrafat.workflows.phantom_cohort import (
     expand_formats,
     save_phantom_study,
     write_phantom_cohort,
 )
-from vertebrafat.io.study import load_study
-from vertebrafat.io.table import load_table
-from vertebrafat.phantom import PhantomStudy, generate_subject
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vertebrafat.errors import GeometryError
-from vertebrafat.image import StudyMeta, WaterFatImage
-from vertebrafat.pipeline import analyse_study, mask_segmenter
+from vertebrafat.core.errors import GeometryError
+from vertebrafat.core.image import StudyMeta, WaterFatImage
+from vertebrafat.workflows.study import analyse_study, mask_segmenter
 
 AFFINE = np.array(
     [[-2.0, 0, 0, 0], [0, 0, -2.0, 0], [0, -2.0, 0, 0], [0, 0, 0, 1]], dtype=np.float64

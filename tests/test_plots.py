@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vertebrafat.agreement import bland_altman
-from vertebrafat.io.maps import save_figure
-from vertebrafat.plots import bland_altman_figure, pr_figure, roc_figure
-from vertebrafat.roc import roc_analysis
+from vertebrafat.qc.plots import bland_altman_figure, pr_figure, roc_figure
+from vertebrafat.stats.agreement import bland_altman
+from vertebrafat.stats.roc import roc_analysis
+from vertebrafat.workflows.evaluate import save_figure
 
 A = np.array([10.0, 12.0, 11.0, 30.0, 14.0, 13.0, 12.5, 11.5, 10.5, 12.0])
 B = np.array([10.5, 11.0, 11.5, 12.0, 14.5, 12.0, 12.0, 12.0, 10.0, 11.0])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vertebrafat.anatomy import COLOUR_OF_LABEL
+from vertebrafat.core.labels import COLOUR_OF_LABEL
 from vertebrafat.measure import bmf_table
-from vertebrafat.qc import _view, render_qc
+from vertebrafat.qc.picture import _view, render_qc
 
 AFFINE = np.array(
     [[-1.0, 0, 0, 0], [0, 0, -1.0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]], dtype=np.float64

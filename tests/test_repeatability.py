@@ -12,11 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vertebrafat.cli import main
-from vertebrafat.errors import InputError
-from vertebrafat.icc import intraclass_correlation
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.table import LevelMeasurement
 from vertebrafat.io.table import save_table
-from vertebrafat.repeatability import group_values, precision_error, repeatability
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.stats.icc import intraclass_correlation
+from vertebrafat.stats.repeatability import group_values, precision_error, repeatability
 
 
 def row(subject: str, scan: str, level: str, ff: float) -> LevelMeasurement:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vertebrafat.io.report import markdown_to_html
-from vertebrafat.reproduce import complete_rescans, restrict_to_slices
-from vertebrafat.table import LevelMeasurement
+from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.workflows.report import markdown_to_html
+from vertebrafat.workflows.reproduce import complete_rescans, restrict_to_slices
 
 
 def _row(subject: str, scan: str, level: str, ff: float) -> LevelMeasurement:

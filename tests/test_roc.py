@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from vertebrafat.errors import InputError
-from vertebrafat.roc import delong_from_counts, roc_analysis, score_counts
+from vertebrafat.core.errors import InputError
+from vertebrafat.stats.roc import delong_from_counts, roc_analysis, score_counts
 
 # Hanley & McNeil (1982) Table 1: 109 CT images rated 1 (definitely normal) .. 5
 NORMAL = [33, 6, 6, 11, 2]

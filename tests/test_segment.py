@@ -19,12 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper
 
-from vertebrafat.errors import GeometryError, ModelError
-from vertebrafat.image import WaterFatImage
-from vertebrafat.io.model import load_model, sha256_of
-from vertebrafat.segment import (
-    ModelCard,
-    SegmentationModel,
+from vertebrafat.core.errors import GeometryError, ModelError
+from vertebrafat.core.image import WaterFatImage
+from vertebrafat.core.model_card import ModelCard
+from vertebrafat.io.model import sha256_of
+from vertebrafat.segmentation.inference import (
     canonical_axes,
     canonical_input,
     from_canonical,
@@ -37,6 +36,8 @@ from vertebrafat.segment import (
     shifted_slices,
     to_canonical,
 )
+from vertebrafat.segmentation.model import SegmentationModel
+from vertebrafat.workflows.loading import load_model
 
 SPACING = 1.25
 # MyoSegmenTUM-like: slices L->R? (-x), rows head->feet (-z), cols anterior->posterior (-y).

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vertebrafat.errors import InputError
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.table import COLUMNS, LevelMeasurement
 from vertebrafat.io.table import load_table, save_table, table_to_csv
-from vertebrafat.table import COLUMNS, LevelMeasurement
 
 DESIGN_HEADER = (
     "subject,scan,level,label,n_voxels,n_slices,volume_ml,ff_mean,ff_median,ff_sd,ff_p05,"

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from vertebrafat.cli import main
-from vertebrafat.io.model import load_model
-from vertebrafat.segment import ModelCard, predict
+from vertebrafat.core.model_card import ModelCard
+from vertebrafat.segmentation.inference import predict
 from vertebrafat.train.augment import AugmentConfig
 from vertebrafat.train.dataset import (
     BACKGROUND_OR_RIB,
@@ -27,6 +27,7 @@ from vertebrafat.train.export import max_onnx_difference, onnx_bytes
 from vertebrafat.train.loop import TrainOptions, masked_loss, train_network, validation_scores
 from vertebrafat.train.network import UNet, gflops_per_slice
 from vertebrafat.train.recipe import revalidate
+from vertebrafat.workflows.loading import load_model
 
 SPACING = 1.25
 AFFINE = np.array(
@@ -309,7 +310,7 @@ def test_cli_train_refuses_unknown_channel(
 
 
 def test_named_dice_does_not_charge_an_unlabelled_t12_to_l1() -> None:
-    from vertebrafat.train.evaluate import score_subject, summarise
+    from vertebrafat.train.validation import score_subject, summarise
 
     labels = np.zeros((3, 30, 10), np.uint8)
     labels[:, 5:11, 2:8] = 20  # L1: 3 x 6 x 6 = 108 voxels

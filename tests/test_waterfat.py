@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vertebrafat.errors import InputError
-from vertebrafat.waterfat import detect_ff_scale, ff_from_water_fat, ff_to_percent
+from vertebrafat.core.errors import InputError
+from vertebrafat.waterfat.fraction import detect_ff_scale, ff_from_water_fat, ff_to_percent
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """vertebrafat: lumbar vertebral bone marrow fat fraction from water-fat MRI."""
 
-from vertebrafat.errors import GeometryError, InputError, ModelError, VertebrafatError
+from vertebrafat.core.errors import GeometryError, InputError, ModelError, VertebrafatError
 
 __version__ = "0.1.0"
 

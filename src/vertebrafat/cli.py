@@ -1,7 +1,7 @@
 """The command line: a thin Typer layer, one verb per stage, each a call of the public API.
 
 Heavy imports (onnxruntime, torch, dask, matplotlib) happen inside the command that needs them,
-so ``vertebrafat --help`` starts fast. Every :class:`~vertebrafat.errors.VertebrafatError` becomes
+so ``vertebrafat --help`` starts fast. Every :class:`~vertebrafat.VertebrafatError` becomes
 one line on stderr and exit code 2; tracebacks only with ``--debug``.
 """
 
@@ -14,8 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vertebrafat.errors import VertebrafatError
-from vertebrafat.table import DEFAULT_EROSION_MM
+from vertebrafat.core.errors import VertebrafatError
+from vertebrafat.core.table import DEFAULT_EROSION_MM
 
 app = typer.Typer(
     name="vertebrafat",
@@ -76,7 +76,7 @@ def study_kwargs(
     water: Path | None = None, fat: Path | None = None, ff: Path | None = None,
     r2star: Path | None = None,
 ) -> dict[str, Any]:
-    """Keyword arguments of :func:`vertebrafat.io.study.load_study` from the CLI options."""
+    """Keyword arguments of :func:`vertebrafat.load_study` from the CLI options."""
     from vertebrafat.io.study import parse_series_choices
 
     return {"series": parse_series_choices(series), "ff_scale": ff_scale,
@@ -101,7 +101,8 @@ def info(
 
     Example: vertebrafat info /data/sub01/dicom --json
     """
-    from vertebrafat.io.study import describe_study, load_study
+    from vertebrafat.io.study import describe_study
+    from vertebrafat.workflows.loading import load_study
 
     kwargs = study_kwargs(series, ff_scale, allow_orientation, water, fat, ff, r2star)
     d = describe_study(load_study(study, **kwargs))
@@ -135,7 +136,7 @@ def phantom(
     """
     from rich.progress import Progress
 
-    from vertebrafat.io.phantom_write import write_phantom_cohort
+    from vertebrafat.workflows.phantom_cohort import write_phantom_cohort
 
     with Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task("phantom", total=subjects * (2 if rescans else 1))
@@ -248,12 +249,11 @@ def segment(
 
     Example: vertebrafat segment /data/sub01/dicom out/sub01 --slices mid5
     """
-    from vertebrafat.io.model import load_model
-    from vertebrafat.io.outputs import write_study_outputs
-    from vertebrafat.io.study import load_study
     from vertebrafat.io.table import table_to_csv, table_to_json
-    from vertebrafat.pipeline import analyse_study
-    from vertebrafat.segment import predict
+    from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.loading import load_model, load_study
+    from vertebrafat.workflows.outputs import write_study_outputs
+    from vertebrafat.workflows.study import analyse_study
 
     kwargs = study_kwargs(series, ff_scale, allow_orientation, water, fat, ff, r2star)
     image = load_study(study, **kwargs)
@@ -284,7 +284,7 @@ def evaluate(
 
     Example: vertebrafat evaluate --reference manual/ --prediction auto/ --plots figs --json
     """
-    from vertebrafat.io.maps import evaluate_maps
+    from vertebrafat.workflows.evaluate import evaluate_maps
 
     r: dict[str, Any] = evaluate_maps(reference, prediction, slices=slices, plots=plots,
                                       reference_name=reference_name,
@@ -309,10 +309,10 @@ def agreement(
 
     Example: vertebrafat agreement auto.csv manual.csv --plot ba.png --json
     """
-    from vertebrafat.agreement import agreement as run_agreement
-    from vertebrafat.agreement import pair_rows
-    from vertebrafat.io.maps import save_agreement_plots
     from vertebrafat.io.table import load_table
+    from vertebrafat.stats.agreement import agreement as run_agreement
+    from vertebrafat.stats.agreement import pair_rows
+    from vertebrafat.workflows.evaluate import save_agreement_plots
 
     rows_a, rows_b = load_table(table_a), load_table(table_b)
     r: dict[str, Any] = run_agreement(rows_a, rows_b, column=column)
@@ -335,7 +335,7 @@ def repeatability(
     Example: vertebrafat repeatability rescans.csv --json
     """
     from vertebrafat.io.table import load_table
-    from vertebrafat.repeatability import repeatability as run_repeatability
+    from vertebrafat.stats.repeatability import repeatability as run_repeatability
 
     r: dict[str, Any] = run_repeatability(load_table(table), column=column)
     text = "\n".join(f"{k}: {r[k]}" for k in ("n_subjects", "precision_error", "icc",
@@ -356,7 +356,7 @@ def demo(
 
     Example: vertebrafat demo demo-out
     """
-    from vertebrafat.io.demo import run_demo
+    from vertebrafat.workflows.demo import run_demo
 
     say = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
     summary = run_demo(out, subjects=subjects, seed=seed, progress=say)
@@ -380,11 +380,11 @@ def reproduce(
 
     Example: vertebrafat reproduce repro-out
     """
-    from vertebrafat.io.model import load_model
-    from vertebrafat.io.report import load_rated_cohort, save_reproduction
-    from vertebrafat.reproduce import reproduce as run_reproduce
-    from vertebrafat.reproduce import study_shaped_cohort
-    from vertebrafat.segment import predict
+    from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.loading import load_model
+    from vertebrafat.workflows.report import load_rated_cohort, save_reproduction
+    from vertebrafat.workflows.reproduce import reproduce as run_reproduce
+    from vertebrafat.workflows.reproduce import study_shaped_cohort
 
     net = load_model(None if model is None else str(model))
     studies = (load_rated_cohort(cohort_dir) if cohort_dir is not None
@@ -418,7 +418,7 @@ def cohort(
     """
     from rich.progress import Progress
 
-    from vertebrafat.cohort import run_cohort
+    from vertebrafat.workflows.cohort import run_cohort
 
     with Progress(transient=True, disable=as_json) as bar:
         task = bar.add_task("studies", total=None)

@@ -33,8 +33,6 @@ Flags (added to the caller's per-label flags):
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
@@ -42,12 +40,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from vertebrafat.anatomy import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.table import DEFAULT_EROSION_MM, LevelMeasurement
-from vertebrafat.types import Affine, Labels, Volume
-
-_MID = re.compile(r"^mid([1-9][0-9]*)$")
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+from vertebrafat.core.slices import MID_RULE, central_slices
+from vertebrafat.core.table import DEFAULT_EROSION_MM, LevelMeasurement
+from vertebrafat.core.types import Affine, Labels, Volume
 
 
 def sagittal_axis(affine: Affine) -> int:
@@ -81,7 +78,7 @@ def erode_in_plane(region: npt.NDArray[np.bool_], affine: Affine, *, erosion_mm:
     return np.moveaxis(out, 0, axis)
 
 
-def select_slices(region: npt.NDArray[np.bool_], affine: Affine, *, slices: str) -> (
+def restrict_to_slices(region: npt.NDArray[np.bool_], affine: Affine, *, slices: str) -> (
     npt.NDArray[np.bool_]
 ):
     """Keep the sagittal slices of ``region`` named by ``slices`` (``all`` or ``midN``).
@@ -96,13 +93,7 @@ def select_slices(region: npt.NDArray[np.bool_], affine: Affine, *, slices: str)
         return region.copy()
     axis = sagittal_axis(affine)
     counts = region.sum(axis=tuple(a for a in range(3) if a != axis))
-    present = np.flatnonzero(counts)
-    if len(present) <= n:
-        return region.copy()
-    centre = float((np.arange(len(counts)) * counts).sum() / counts.sum())
-    start = int(np.clip(math.floor(centre - (n - 1) / 2 + 0.5), present[0], present[-1] - n + 1))
-    keep = np.zeros(len(counts), dtype=bool)
-    keep[start : start + n] = True
+    keep = central_slices(counts, n)
     shape = [1, 1, 1]
     shape[axis] = len(counts)
     return region & keep.reshape(shape)
@@ -112,7 +103,7 @@ def parse_slices(slices: str) -> int | None:
     """``"all"`` -> None, ``"midN"`` -> N; anything else raises :class:`InputError`."""
     if slices == "all":
         return None
-    match = _MID.match(slices)
+    match = MID_RULE.match(slices)
     if match is None:
         raise InputError(f"slices must be 'all' or 'midN' (e.g. mid5), got {slices!r}")
     return int(match.group(1))
@@ -185,7 +176,7 @@ def bmf_table(
     for label in present:
         box = _padded(boxes[label - 1], lab.shape)
         body = lab[box] == label
-        region = select_slices(erode_in_plane(body, affine, erosion_mm=erosion_mm), affine,
+        region = restrict_to_slices(erode_in_plane(body, affine, erosion_mm=erosion_mm), affine,
                                slices=slices)
         values = np.asarray(ff_arr[box][region], dtype=np.float64)
         stats = _stats(values)

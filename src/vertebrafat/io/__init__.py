@@ -1,1 +1,2 @@
-"""The only package that knows file formats: studies in, labels/tables/SEG/pictures out."""
+"""Formats only: study reading (DICOM, NIfTI, orientation), NIfTI, DICOM and DICOM SEG writing,
+measurement tables, model files and atomic writes. Imports only :mod:`vertebrafat.core`."""

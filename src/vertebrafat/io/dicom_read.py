@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.image import SeriesInfo, StudyMeta, WaterFatImage
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
+from vertebrafat.core.types import Affine, Volume
 from vertebrafat.io.dicom_roles import FF_FULL_SCALE, series_role, vendor_of
-from vertebrafat.io.study import check_sagittal
-from vertebrafat.types import Affine, Volume
-from vertebrafat.waterfat import detect_ff_scale, ff_from_water_fat, ff_to_percent
+from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
+from vertebrafat.io.orientation import check_sagittal
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
@@ -49,7 +49,7 @@ def load_dicom_study(
     series: Mapping[str, int] | None = None,
     allow_orientation: bool = False,
 ) -> WaterFatImage:
-    """Load the water-fat study in ``folder`` (see :func:`vertebrafat.io.study.load_study`)."""
+    """Load the water-fat study in ``folder`` (see :func:`vertebrafat.io.study.read_study`)."""
     found = scan_series(folder)
     chosen = _choose(found, folder, series or {})
     if "water" not in chosen:
@@ -249,6 +249,4 @@ def _fat_fraction(
             volumes["ff"], source=source, hint=hint
         )
         return ff_to_percent(volumes["ff"], scale, source=source), scale
-    if "fat" in volumes:
-        return ff_from_water_fat(volumes["water"], volumes["fat"]), "derived"
     return None, None

@@ -1,7 +1,8 @@
 """Model files: ``NAME.onnx`` beside its JSON model card ``NAME.json``.
 
-:func:`load_model` checks the ONNX file's sha256 against the card before creating the ONNX
-Runtime session; the default is the model shipped in ``vertebrafat/models/``.
+:func:`read_model` checks the ONNX file's sha256 against the card and returns the card and the
+verified bytes (the session is opened by :func:`vertebrafat.segmentation.model.open_session`);
+the default is the model shipped in ``vertebrafat/models/``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vertebrafat.errors import ModelError
-from vertebrafat.segment import ModelCard, SegmentationModel
+from vertebrafat.core.errors import ModelError
+from vertebrafat.core.model_card import ModelCard
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "vertebrafat-unet-default"
@@ -25,7 +26,7 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 
 
 def card_from_json(data: dict[str, Any], *, source: str = "") -> ModelCard:
-    """Build a :class:`~vertebrafat.segment.ModelCard` from the card's JSON object.
+    """Build a :class:`~vertebrafat.core.model_card.ModelCard` from the card's JSON object.
 
     Raises
     ------
@@ -61,11 +62,13 @@ def model_paths(path: str | os.PathLike[str] | None) -> tuple[Path, Path]:
     return base.with_suffix(".onnx"), base.with_suffix(".json")
 
 
-def load_model(
-    path: str | os.PathLike[str] | None = None, *, threads: int = 2
-) -> SegmentationModel:
-    """Load ``NAME.onnx`` + ``NAME.json`` (default: the shipped model) into an ONNX Runtime
-    session with ``threads`` intra-op threads.
+def read_model(path: str | os.PathLike[str] | None = None) -> tuple[ModelCard, bytes, Path]:
+    """Read ``NAME.onnx`` + ``NAME.json`` (default: the shipped model).
+
+    Returns
+    -------
+    (card, onnx, onnx_path)
+        The parsed card, the ONNX file's bytes (sha256 verified) and its path.
 
     Raises
     ------
@@ -88,12 +91,4 @@ def load_model(
             f"{onnx_path}: sha256 {digest[:12]}... does not match the model card's "
             f"{str(data.get('sha256'))[:12]}... (corrupt or replaced model file)"
         )
-    card = card_from_json(data, source=str(card_path))
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    session = ort.InferenceSession(blob, options, providers=["CPUExecutionProvider"])
-    return SegmentationModel(card=card, session=session, source=str(onnx_path))
+    return card_from_json(data, source=str(card_path)), blob, onnx_path

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from vertebrafat import __version__
-from vertebrafat.anatomy import COLOUR_OF_LABEL, LEVEL_OF_LABEL
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.image import WaterFatImage
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.image import WaterFatImage
+from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
+from vertebrafat.core.types import Labels
 from vertebrafat.io.atomic import atomic_path
-from vertebrafat.types import Labels
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _SCT_LEVEL = {

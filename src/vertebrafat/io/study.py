@@ -1,4 +1,4 @@
-"""``load_study``: one water-fat study (DICOM folder or NIfTI files) -> :class:`WaterFatImage`.
+"""``read_study``: one water-fat study (DICOM folder or NIfTI files) -> :class:`WaterFatImage`.
 
 NIfTI: a folder with files named by role (``water``, ``fat``, ``ff``, ``r2star``; ``.nii`` or
 ``.nii.gz``), a single water file, or explicit paths. DICOM: a folder searched recursively
@@ -12,19 +12,22 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
-from vertebrafat.errors import GeometryError, InputError
-from vertebrafat.image import SeriesInfo, StudyMeta, WaterFatImage
-from vertebrafat.types import Affine, Volume
-from vertebrafat.waterfat import detect_ff_scale, ff_from_water_fat, ff_to_percent
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
+from vertebrafat.core.types import Affine, Volume
+from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
+from vertebrafat.io.nifti import read_nifti
+from vertebrafat.io.orientation import check_sagittal
 
 NIFTI_ROLES = ("water", "fat", "ff", "r2star")
 PathLike = str | os.PathLike[str]
 
 
-def load_study(
+def read_study(
     path: PathLike | None,
     *,
     ff_scale: float | None = None,
@@ -54,8 +57,8 @@ def load_study(
     Returns
     -------
     WaterFatImage
-        FF in percent (derived from water and fat when no FF map exists: ``meta.ff_scale ==
-        "derived"``), R2* in 1/s.
+        FF in percent as stored (``None`` when the study has no FF map: deriving it from water
+        and fat is :func:`vertebrafat.workflows.loading.load_study`'s job), R2* in 1/s.
 
     Raises
     ------
@@ -98,52 +101,6 @@ def _role_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_nifti(path: PathLike) -> tuple[Volume, Affine]:
-    """A 3D NIfTI file as float32 and its affine; refuses 2D, >3D and non-finite data.
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, not 3D, or NaN/inf voxels (the count is given).
-    """
-    import nibabel as nib
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    try:
-        img = nib.load(str(p))
-        data = np.asarray(img.dataobj, dtype=np.float32)  # type: ignore[attr-defined]
-    except Exception as exc:  # nibabel raises many types for a bad file
-        raise InputError(f"{p}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3 or 1 in data.shape:
-        raise InputError(f"{p}: expected a 3D volume, got shape {data.shape} (2D image?)")
-    bad = int(np.count_nonzero(~np.isfinite(data)))
-    if bad:
-        raise InputError(f"{p}: {bad} voxels are NaN or infinite")
-    return np.ascontiguousarray(data), np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
-
-
-def check_sagittal(affine: Affine, *, source: str, allow_orientation: bool) -> None:
-    """Refuse a volume whose slice axis (axis 0) is not mostly left-right.
-
-    Raises
-    ------
-    GeometryError
-        Unless ``allow_orientation`` is set.
-    """
-    axis = np.abs(np.asarray(affine)[:3, 0])
-    names = ("left-right (sagittal)", "antero-posterior (coronal)", "cranio-caudal (axial)")
-    dominant = int(np.argmax(axis))
-    if dominant != 0 and not allow_orientation:
-        raise GeometryError(
-            f"{source}: non-sagittal acquisition (slice axis is {names[dominant]}); vertebrafat "
-            "expects sagittal slices; use --allow-orientation to process it anyway"
-        )
-
-
 def _load_nifti_study(
     base: Path, files: Mapping[str, PathLike], *, ff_scale: float | None, allow_orientation: bool
 ) -> WaterFatImage:
@@ -154,7 +111,8 @@ def _load_nifti_study(
     for role in NIFTI_ROLES:
         if role not in files:
             continue
-        data, aff = read_nifti(files[role])
+        raw, aff = read_nifti(files[role])
+        data = cast(Volume, raw)  # image mode: float32
         if affine is None:
             affine = aff
         elif data.shape != volumes["water"].shape or not np.allclose(aff, affine, atol=1e-3):
@@ -171,8 +129,6 @@ def _load_nifti_study(
         src = str(files["ff"])
         scale = ff_scale if ff_scale is not None else detect_ff_scale(volumes["ff"], source=src)
         ff_pct = ff_to_percent(volumes["ff"], scale, source=src)
-    elif "fat" in volumes:
-        ff_pct, scale = ff_from_water_fat(volumes["water"], volumes["fat"]), "derived"
     subject, scan = _study_identity(base)
     meta = StudyMeta(
         source=str(base), format="nifti", ff_scale=scale, subject=subject, scan=scan,

@@ -10,9 +10,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from vertebrafat.errors import InputError
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.table import COLUMNS, LevelMeasurement
 from vertebrafat.io.atomic import write_text_atomic
-from vertebrafat.table import COLUMNS, LevelMeasurement
 
 _INT_COLUMNS = {"label", "n_voxels", "n_slices"}
 _FLOAT_COLUMNS = {

@@ -1,6 +1,6 @@
 """Digital water-fat phantom of the lumbar spine: synthetic scans with ground truth.
 
-Pure numpy; never touches files (see :mod:`vertebrafat.io.phantom_write`).
+Pure numpy; never touches files (see :mod:`vertebrafat.workflows.phantom_cohort`).
 """
 
 from vertebrafat.phantom.acquisition import Acquisition

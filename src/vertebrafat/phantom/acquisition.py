@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vertebrafat.types import Affine, FloatArray
+from vertebrafat.core.types import Affine, FloatArray
 
 MATRICES: tuple[tuple[int, int], ...] = ((224, 224), (256, 256), (288, 288), (256, 224), (288, 256))
 """In-plane matrices (rows, cols) drawn from."""
@@ -123,10 +123,3 @@ def slice_positions(affine: Affine, n_slices: int, *, n_sub: int) -> FloatArray:
     centres = affine[0, 3] + dx * np.arange(n_slices, dtype=np.float64)
     offsets = ((np.arange(n_sub) + 0.5) / n_sub - 0.5) * dx
     return centres[:, None] + offsets[None, :]
-
-
-def world_to_pixel(affine: Affine, y: float, z: float) -> tuple[float, float]:
-    """(row, col) of the in-plane world point (y, z)."""
-    m = affine[1:3, 1:3]
-    rc = np.linalg.solve(m, np.array([y - affine[1, 3], z - affine[2, 3]]))
-    return float(rc[0]), float(rc[1])

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vertebrafat.phantom.anatomy import Anatomy, Vertebra
-from vertebrafat.types import RealArray
+from vertebrafat.core.types import RealArray
+from vertebrafat.phantom.skeleton import Anatomy, Vertebra
 
 LESION_KINDS: tuple[str, ...] = ("haemangioma", "modic1", "modic2", "fracture", "transitional")
 

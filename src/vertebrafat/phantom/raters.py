@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from vertebrafat.core.types import Affine, FloatArray, Labels, RealArray
 from vertebrafat.phantom.acquisition import plane_coordinates
-from vertebrafat.types import Affine, FloatArray, Labels, RealArray
 
 
 def annotated_slices(labels: Labels, *, n: int) -> tuple[int, ...]:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vertebrafat.core.types import Affine, RealArray
 from vertebrafat.phantom.acquisition import plane_coordinates, slice_positions
-from vertebrafat.phantom.anatomy import Anatomy
 from vertebrafat.phantom.marrow import Lesion, Marrow
+from vertebrafat.phantom.skeleton import Anatomy
 from vertebrafat.phantom.spine import (
     Plane,
     paint_bodies,
@@ -28,7 +29,6 @@ from vertebrafat.phantom.spine import (
     rib_tubes,
 )
 from vertebrafat.phantom.tissue import Canvas, abdomen_texture, paint, ramp, tissue
-from vertebrafat.types import Affine, RealArray
 
 N_SUB = 3
 

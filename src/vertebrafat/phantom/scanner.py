@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.core.types import Volume
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
-from vertebrafat.phantom.anatomy import Anatomy
 from vertebrafat.phantom.render import Rendered
 from vertebrafat.phantom.signal import (
     apply_field_map,
@@ -20,7 +20,7 @@ from vertebrafat.phantom.signal import (
     planes_to_echoes,
     simulate_planes,
 )
-from vertebrafat.types import Volume
+from vertebrafat.phantom.skeleton import Anatomy
 
 
 def acquire(

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vertebrafat.phantom.anatomy import Anatomy, Vertebra
+from vertebrafat.core.types import RealArray
 from vertebrafat.phantom.marrow import Lesion, Marrow, marrow_ff
+from vertebrafat.phantom.skeleton import Anatomy, Vertebra
 from vertebrafat.phantom.tissue import Canvas, paint, ramp, tissue
-from vertebrafat.types import RealArray
 
 
 @dataclass(frozen=True)

@@ -15,21 +15,21 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from vertebrafat.anatomy import LEVEL_OF_LABEL
-from vertebrafat.image import StudyMeta, WaterFatImage
+from vertebrafat.core.image import StudyMeta, WaterFatImage
+from vertebrafat.core.labels import LEVEL_OF_LABEL
+from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.types import Affine, FloatArray, Labels, Mask, Volume
 from vertebrafat.phantom.acquisition import (
     Acquisition,
     draw_protocol,
     scan_affine,
 )
-from vertebrafat.phantom.anatomy import Anatomy, draw_anatomy
 from vertebrafat.phantom.marrow import Lesion, Marrow, draw_marrow
 from vertebrafat.phantom.raters import annotated_slices, draw_rater
 from vertebrafat.phantom.render import Rendered, render
 from vertebrafat.phantom.scanner import acquire
+from vertebrafat.phantom.skeleton import Anatomy, draw_anatomy
 from vertebrafat.phantom.truth import truth_table
-from vertebrafat.table import LevelMeasurement
-from vertebrafat.types import Affine, FloatArray, Labels, Mask, Volume
 
 GAIN = 1000.0
 """Stored intensity of pure water at coil sensitivity 1 (scanner-like integer scale)."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vertebrafat.types import RealArray
+from vertebrafat.core.types import RealArray
 
 # name: (proton density, fat fraction, R2* at 3 T in 1/s)
 TISSUES: dict[str, tuple[float, float, float]] = {

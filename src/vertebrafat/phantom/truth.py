@@ -6,10 +6,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from vertebrafat.anatomy import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
-from vertebrafat.image import spacing_from_affine
-from vertebrafat.table import LevelMeasurement
-from vertebrafat.types import Affine, Labels, Volume
+from vertebrafat.core.image import spacing_from_affine
+from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.types import Affine, Labels, Volume
 
 
 def truth_table(

@@ -3,7 +3,8 @@
 A DATASET argument is a subject folder (role NIfTIs ``water/fat/ff/r2star.nii.gz`` +
 ``labels.nii.gz`` [+ ``annotated_slices.json``]), a folder of such folders, or a ``.txt`` file
 listing either, one per line. Every slice goes through the same preprocessing as
-:func:`vertebrafat.segment.predict` (:func:`vertebrafat.segment.canonical_input`).
+:func:`vertebrafat.segmentation.inference.predict`
+(:func:`vertebrafat.segmentation.inference.canonical_input`).
 
 Targets: 0 background, 1 vertebral body (any label but the sacrum), 2 sacrum (label 26), and
 for a model with a rib class 3 rib (``ribs.nii.gz``, phantom truth) or, in a subject without
@@ -26,21 +27,19 @@ import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 
-from vertebrafat.errors import InputError
-from vertebrafat.image import StudyMeta, WaterFatImage
-from vertebrafat.segment import (
-    CHANNELS,
-    ModelCard,
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.image import StudyMeta, WaterFatImage
+from vertebrafat.core.labels import SACRUM_LABEL, THORACIC_LABELS
+from vertebrafat.core.model_card import CHANNELS, ModelCard
+from vertebrafat.core.types import Labels
+from vertebrafat.segmentation.inference import (
     canonical_axes,
     canonical_input,
     canonical_spacing_mm,
     resample_linear,
     to_canonical,
 )
-from vertebrafat.types import Labels
 
-SACRUM_LABEL = 26
-THORACIC_LABELS = (18, 19, 28)
 RIB_CLASS = 3
 BACKGROUND_OR_RIB = 4
 
@@ -147,8 +146,9 @@ def known_mask(subject: Subject, *, margin_mm: float = 5.0) -> npt.NDArray[np.bo
 def cache_subject(
     subject: Subject, card: ModelCard, *, lateral: int = 4, margin_mm: float = 5.0
 ) -> CachedSlices:
-    """Preprocess ``subject`` like :func:`~vertebrafat.segment.predict` and keep the slices that
-    carry labels (+ ``lateral`` background slices each side; only annotated slices if listed)."""
+    """Preprocess ``subject`` like :func:`~vertebrafat.segmentation.inference.predict` and keep
+    the slices that carry labels (+ ``lateral`` background slices each side; only annotated
+    slices if listed)."""
     x, axes = canonical_input(subject.image, card)
     shape = (x.shape[2], x.shape[3])
     canon_labels = to_canonical(subject.labels, axes)

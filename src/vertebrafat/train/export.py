@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from vertebrafat.errors import ModelError
+from vertebrafat.core.errors import ModelError
+from vertebrafat.core.model_card import ModelCard
 from vertebrafat.io.atomic import write_bytes_atomic, write_text_atomic
-from vertebrafat.segment import ModelCard
 from vertebrafat.train.network import UNet
 
 

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 
-from vertebrafat.segment import ModelCard, pad_width
+from vertebrafat.core.model_card import ModelCard
+from vertebrafat.segmentation.inference import pad_width
+from vertebrafat.stats.overlap import dice
 from vertebrafat.train.augment import AugmentConfig, augment
 from vertebrafat.train.dataset import BACKGROUND_OR_RIB, RIB_CLASS, CachedSlices
-from vertebrafat.train.evaluate import dice
 from vertebrafat.train.network import UNet
 
 
@@ -128,11 +128,6 @@ def _sample(data: Sequence[CachedSlices], n: int, rng: np.random.Generator) -> n
     return out
 
 
-def validation_dice(net: UNet, data: Sequence[CachedSlices], *, divisor: int = 16) -> float:
-    """Mean over subjects of the vertebral-body Dice on the cached slices (known pixels only)."""
-    return validation_scores(net, data, divisor=divisor)[0]
-
-
 def validation_scores(
     net: UNet, data: Sequence[CachedSlices], *, divisor: int = 16
 ) -> tuple[float, float | None]:
@@ -148,17 +143,11 @@ def validation_scores(
             logits = logits[:, :, r0 : logits.shape[2] - r1, c0 : logits.shape[3] - c1]
             best = None if logits.shape[1] == 1 else logits.argmax(1).numpy()
             pred = (logits[:, 0] > 0).numpy() if best is None else best == 1
-            scores.append(_dice(pred & d.known, (d.target == 1) & d.known))
+            scores.append(dice((d.target == 1) & d.known, pred & d.known))
             if logits.shape[1] > RIB_CLASS and best is not None and (d.target == RIB_CLASS).any():
-                ribs.append(_dice((best == RIB_CLASS) & d.known, (d.target == RIB_CLASS) & d.known))
+                ribs.append(dice((d.target == RIB_CLASS) & d.known, (best == RIB_CLASS) & d.known))
     body = float(np.mean(scores)) if scores else float("nan")
     return body, (float(np.mean(ribs)) if ribs else None)
-
-
-def _dice(pred: npt.NDArray[np.bool_], ref: npt.NDArray[np.bool_]) -> float:
-    """:func:`~vertebrafat.train.evaluate.dice`, with 1 where both are empty (nothing to miss)."""
-    d = dice(ref, pred)
-    return 1.0 if math.isnan(d) else d
 
 
 def _planes(card: ModelCard) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:

@@ -20,7 +20,7 @@ class NetworkConfig:
 
     ``pixel_spacing_mm`` is the in-plane spacing the slices are resampled to before the network;
     ``context_mm`` the distances of the 2.5D water context planes (see
-    :class:`vertebrafat.segment.ModelCard`).
+    :class:`vertebrafat.core.model_card.ModelCard`).
     """
 
     name: str

@@ -14,20 +14,22 @@ import numpy as np
 import torch
 
 import vertebrafat
-from vertebrafat.errors import InputError
-from vertebrafat.image import WaterFatImage
-from vertebrafat.segment import CHANNELS, ModelCard, Segmentation, SegmentationModel, predict
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.image import WaterFatImage
+from vertebrafat.core.labels import SACRUM_LABEL
+from vertebrafat.core.model_card import CHANNELS, ModelCard
+from vertebrafat.segmentation.inference import Segmentation, predict
+from vertebrafat.segmentation.model import SegmentationModel
 from vertebrafat.train.dataset import (
-    SACRUM_LABEL,
     cache_subject,
     load_subject,
     split_subjects,
     subject_folders,
 )
-from vertebrafat.train.evaluate import evaluate
 from vertebrafat.train.export import max_onnx_difference, onnx_bytes, write_model
 from vertebrafat.train.loop import History, TrainOptions, train_network
 from vertebrafat.train.network import CONFIGS, build_network, gflops_per_slice
+from vertebrafat.train.validation import evaluate
 
 LICENCE = (
     "Code Apache-2.0. Weights trained on MyoSegmenTUM spine (Burian et al. 2019, "
@@ -245,9 +247,11 @@ def revalidate(
     import json
 
     from vertebrafat.io.atomic import write_text_atomic
-    from vertebrafat.io.model import load_model
+    from vertebrafat.io.model import read_model
+    from vertebrafat.segmentation.model import open_session
 
-    model = load_model(model_path)
+    card, onnx, onnx_path = read_model(model_path)
+    model = open_session(card, onnx, source=str(onnx_path))
     card_path = Path(model_path).with_suffix(".json")
     data = json.loads(card_path.read_text())
     fold = int(data["training"].get("fold", DEFAULT_FOLD))

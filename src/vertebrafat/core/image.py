@@ -1,0 +1,110 @@
+"""The water-fat image every stage passes around."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.types import Affine, Volume
+
+Role = Literal["water", "fat", "ff", "r2star", "in_phase", "out_phase"]
+ROLES: tuple[Role, ...] = ("water", "fat", "ff", "r2star", "in_phase", "out_phase")
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One input series (DICOM) or file (NIfTI) and the role it was given."""
+
+    role: str
+    source: str
+    description: str = ""
+    series_number: int | None = None
+    series_uid: str | None = None
+    n_slices: int = 0
+
+
+@dataclass(frozen=True)
+class StudyMeta:
+    """What was learnt about a study while loading it.
+
+    ``ff_scale`` is the full-scale value of the stored FF map as found: ``1`` (0-1), ``100``
+    (0-100 %) or ``1000`` (0-1000, GE IDEAL-IQ), ``"derived"`` when FF was computed from water
+    and fat, ``None`` when the study has no FF at all.
+    """
+
+    source: str
+    format: Literal["dicom", "nifti", "phantom"]
+    vendor: str = "unknown"
+    ff_scale: float | str | None = None
+    field_strength_t: float | None = None
+    series: tuple[SeriesInfo, ...] = ()
+    subject: str = ""
+    scan: str = "1"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class WaterFatImage:
+    """Water, fat, fat fraction (percent) and R2* volumes on one voxel grid.
+
+    Every volume is float32 ``(slices, rows, cols)``; ``affine`` maps voxel indices to RAS mm.
+    Only ``water`` is required (segmentation); ``ff`` is percent (0-100, may fall slightly outside
+    from noise), ``r2star`` is in 1/s.
+
+    Raises
+    ------
+    InputError
+        If ``water`` is not 3D or a volume is not float32.
+    GeometryError
+        If the volumes differ in shape or the affine is not an invertible 4x4 matrix.
+    """
+
+    water: Volume
+    affine: Affine
+    fat: Volume | None = None
+    ff: Volume | None = None
+    r2star: Volume | None = None
+    meta: StudyMeta = field(default_factory=lambda: StudyMeta(source="", format="nifti"))
+
+    def __post_init__(self) -> None:
+        if self.water.ndim != 3:
+            raise InputError(
+                f"{self.meta.source or 'image'}: expected a 3D volume, got shape {self.water.shape}"
+            )
+        for name in ("water", "fat", "ff", "r2star"):
+            arr = getattr(self, name)
+            if arr is None:
+                continue
+            if arr.dtype != np.float32:
+                raise InputError(f"{name} must be float32, got {arr.dtype}")
+            if arr.shape != self.water.shape:
+                raise GeometryError(
+                    f"{name} has shape {arr.shape} but water has shape {self.water.shape}"
+                )
+        aff = np.asarray(self.affine)
+        if aff.shape != (4, 4) or abs(np.linalg.det(aff[:3, :3])) < 1e-9:
+            raise GeometryError(f"affine must be an invertible 4x4 matrix, got {aff.tolist()}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        s = self.water.shape
+        return (int(s[0]), int(s[1]), int(s[2]))
+
+    @property
+    def spacing_mm(self) -> tuple[float, float, float]:
+        """Voxel size in mm along (slices, rows, cols)."""
+        return spacing_from_affine(self.affine)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The roles present, in the canonical order water, fat, ff, r2star."""
+        return tuple(n for n in ("water", "fat", "ff", "r2star") if getattr(self, n) is not None)
+
+
+def spacing_from_affine(affine: Affine) -> tuple[float, float, float]:
+    """Voxel size in mm along each array axis (the column norms of the affine's 3x3 part)."""
+    norms = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
+    return (float(norms[0]), float(norms[1]), float(norms[2]))

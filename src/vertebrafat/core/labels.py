@@ -1,0 +1,58 @@
+"""Label convention (VerSe / SPINEPS) and level names, colours.
+
+0 background, 18 T11, 19 T12, 20-24 L1-L5, 25 L6, 26 sacrum (S1), 28 T13. Only vertebral bodies
+are labelled. A binary vertebral-body mask is ``labels > 0``.
+"""
+
+from typing import Final
+
+LEVEL_OF_LABEL: Final[dict[int, str]] = {
+    **{8 + k: f"T{k + 1}" for k in range(10)},  # 8-17 T1-T10 (bodies above T11 in a long FOV)
+    18: "T11",
+    19: "T12",
+    28: "T13",
+    20: "L1",
+    21: "L2",
+    22: "L3",
+    23: "L4",
+    24: "L5",
+    25: "L6",
+    26: "S1",
+}
+LABEL_OF_LEVEL: Final[dict[str, int]] = {v: k for k, v in LEVEL_OF_LABEL.items()}
+
+LUMBAR_LABELS: Final[tuple[int, ...]] = (20, 21, 22, 23, 24)
+SACRUM_LABEL: Final = 26
+# Thoracic bodies a lumbar field of view shows above L1 (T11, T12, and T13 where there is one).
+THORACIC_LABELS: Final[tuple[int, ...]] = (18, 19, 28)
+
+# Cranio-caudal order of the labels (top first).
+CRANIOCAUDAL_ORDER: Final[tuple[int, ...]] = (*range(8, 18), 18, 19, 28, 20, 21, 22, 23, 24, 25, 26)
+
+# RGB colours (0-255) per label, used in QC pictures and the ITK-SNAP / Slicer label tables.
+COLOUR_OF_LABEL: Final[dict[int, tuple[int, int, int]]] = {
+    18: (120, 120, 255),
+    19: (80, 160, 255),
+    28: (60, 200, 255),
+    20: (230, 25, 75),
+    21: (60, 180, 75),
+    22: (255, 225, 25),
+    23: (0, 130, 200),
+    24: (245, 130, 48),
+    25: (145, 30, 180),
+    26: (170, 110, 40),
+}
+
+
+def level_order_key(level: str) -> tuple[int, str]:
+    """Sort key putting level names in cranio-caudal order (T1 first, S1 last).
+
+    Unknown names ("?", "C7") sort after every known level, alphabetically among themselves.
+
+    Examples
+    --------
+    >>> sorted(["S1", "L2", "T12", "?", "L1"], key=level_order_key)
+    ['T12', 'L1', 'L2', 'S1', '?']
+    """
+    label = LABEL_OF_LEVEL.get(level)
+    return (CRANIOCAUDAL_ORDER.index(label) if label in CRANIOCAUDAL_ORDER else 99, level)

@@ -1,0 +1,1 @@
+"""Pictures for a human: the per-study QC overlay and the ROC, PR and Bland-Altman figures."""

@@ -1,0 +1,1 @@
+"""Water-fat quantities: fat fraction from water and fat images."""

@@ -1,0 +1,82 @@
+"""What the verbs load: a study ready to segment and a model ready to run.
+
+:func:`load_study` is :func:`vertebrafat.io.study.read_study` (formats) plus the fat fraction
+derived from water and fat where no FF map was stored (:mod:`vertebrafat.waterfat`);
+:func:`load_model` is :func:`vertebrafat.io.model.read_model` (verified files) plus an ONNX
+Runtime session (:mod:`vertebrafat.segmentation.model`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from vertebrafat.core.image import WaterFatImage
+from vertebrafat.io.model import read_model
+from vertebrafat.io.study import read_study
+from vertebrafat.segmentation.model import SegmentationModel, open_session
+from vertebrafat.waterfat.fraction import with_derived_ff
+
+PathLike = str | os.PathLike[str]
+
+
+def load_study(
+    path: PathLike | None,
+    *,
+    ff_scale: float | None = None,
+    series: Mapping[str, int] | None = None,
+    allow_orientation: bool = False,
+    water: PathLike | None = None,
+    fat: PathLike | None = None,
+    ff: PathLike | None = None,
+    r2star: PathLike | None = None,
+) -> WaterFatImage:
+    """Load one water-fat study (DICOM folder, NIfTI folder or NIfTI files).
+
+    Parameters are those of :func:`vertebrafat.io.study.read_study`: ``path`` a DICOM folder, a
+    NIfTI folder or a water NIfTI file; ``ff_scale`` the FF map's full scale (1, 100, 1000)
+    when its tags and values cannot tell; ``series`` picks DICOM series by role
+    (``{"water": 5}``); ``water``/``fat``/``ff``/``r2star`` explicit NIfTI files.
+
+    Returns
+    -------
+    WaterFatImage
+        float32 volumes ``(slices, rows, cols)``; FF in percent, derived from water and fat
+        when no FF map exists (``meta.ff_scale == "derived"``); R2* in 1/s.
+
+    Raises
+    ------
+    InputError, GeometryError
+        As :func:`vertebrafat.io.study.read_study`: one line naming the file and the problem.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> image = vf.load_study("phantom/P001")  # doctest: +SKIP
+    >>> image.channels, image.meta.ff_scale  # doctest: +SKIP
+    (('water', 'fat', 'ff', 'r2star'), 100.0)
+    """
+    image = read_study(
+        path, ff_scale=ff_scale, series=series, allow_orientation=allow_orientation,
+        water=water, fat=fat, ff=ff, r2star=r2star,
+    )
+    return with_derived_ff(image)
+
+
+def load_model(path: PathLike | None = None, *, threads: int = 2) -> SegmentationModel:
+    """``NAME.onnx`` + ``NAME.json`` (default: the shipped model) as a runnable model.
+
+    Raises
+    ------
+    ModelError
+        If a file is missing, the card is unreadable, or the ONNX file fails its checksum.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> model = vf.load_model()
+    >>> model.card.classes
+    ('background', 'vertebral_body', 'sacrum', 'rib')
+    """
+    card, onnx, onnx_path = read_model(path)
+    return open_session(card, onnx, source=str(onnx_path), threads=threads)

@@ -1,0 +1,134 @@
+"""Write one study's outputs into a folder, all or nothing.
+
+Files: ``labels.nii.gz`` (uint8 VerSe labels), ``probability.nii.gz`` (float32),
+``seg.dcm`` (DICOM SEG, DICOM input only), ``bmf.csv`` + ``bmf.json`` (DESIGN.md schema),
+``qc.png``, and two label tables so the mask opens with level names and colours:
+``labels.itksnap.txt`` (ITK-SNAP label description file: Segmentation > Import Label
+Descriptions) and ``labels.ctbl`` (3D Slicer colour table: load it, then pick it as the label
+map's colour node).
+
+Everything is first written into a hidden staging folder beside ``OUT``; only when every file
+exists are they moved into ``OUT`` (one rename each). A failure removes the staging folder and
+leaves ``OUT`` as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from vertebrafat.core.labels import COLOUR_OF_LABEL, CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+from vertebrafat.io.atomic import write_bytes_atomic, write_text_atomic
+from vertebrafat.io.nifti import save_labels, save_volume
+from vertebrafat.io.table import save_table
+from vertebrafat.workflows.study import StudyResult
+
+_GREY = (200, 200, 200)
+
+
+def itksnap_label_table() -> str:
+    """ITK-SNAP label description text for every VerSe vertebra label (plus "Clear Label")."""
+    lines = [
+        "################################################",
+        "# ITK-SnAP Label Description File (vertebrafat, VerSe labels)",
+        "# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL",
+        "################################################",
+        '    0     0    0    0        0  0  0    "Clear Label"',
+    ]
+    for label in CRANIOCAUDAL_ORDER:
+        r, g, b = COLOUR_OF_LABEL.get(label, _GREY)
+        name = LEVEL_OF_LABEL[label]
+        lines.append(f"{label:5d} {r:5d}{g:5d}{b:5d}        1  1  1    \"{name}\"")
+    return "\n".join(lines) + "\n"
+
+
+def slicer_color_table() -> str:
+    """3D Slicer colour table (``.ctbl``): ``index name R G B A`` per line."""
+    lines = ["# vertebrafat VerSe vertebra labels", f"# {len(CRANIOCAUDAL_ORDER) + 1} values",
+             "0 Background 0 0 0 0"]
+    for label in CRANIOCAUDAL_ORDER:
+        r, g, b = COLOUR_OF_LABEL.get(label, _GREY)
+        lines.append(f"{label} {LEVEL_OF_LABEL[label]} {r} {g} {b} 255")
+    return "\n".join(lines) + "\n"
+
+
+def png_bytes(rgb: npt.NDArray[np.uint8]) -> bytes:
+    """PNG encoding of an ``(H, W, 3)`` uint8 picture (no timestamp: same pixels, same bytes)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_study_outputs(
+    result: StudyResult,
+    out_dir: str | os.PathLike[str],
+    *,
+    dicom_source: str | os.PathLike[str] | None = None,
+) -> dict[str, Path]:
+    """Write every output of ``result`` into ``out_dir`` (created if needed), all or nothing.
+
+    Parameters
+    ----------
+    result : StudyResult
+        From :func:`vertebrafat.workflows.study.analyse_study`.
+    out_dir : path
+        Output folder; existing files of the same names are replaced.
+    dicom_source : path, optional
+        The DICOM folder (or file) the study came from; when given, ``seg.dcm`` is written with
+        :func:`vertebrafat.io.seg.save_dicom_seg`. Defaults to ``image.meta.source`` for DICOM
+        input, none otherwise.
+
+    Returns
+    -------
+    dict
+        File role (``labels``, ``probability``, ``seg``, ``csv``, ``json``, ``qc``, ``itksnap``,
+        ``slicer``) -> final path.
+    """
+    out = Path(out_dir)
+    image = result.image
+    if dicom_source is None and image.meta.format == "dicom" and image.meta.source:
+        dicom_source = image.meta.source
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        names = _write_all(result, staging, dicom_source)
+        out.mkdir(parents=True, exist_ok=True)
+        final = {}
+        for role, name in names.items():
+            os.replace(staging / name, out / name)
+            final[role] = out / name
+        return final
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_all(
+    result: StudyResult, folder: Path, dicom_source: str | os.PathLike[str] | None
+) -> dict[str, str]:
+    labels = result.labelling.labels
+    affine = result.image.affine
+    save_labels(labels, affine, folder / "labels.nii.gz")
+    save_volume(result.probability.astype(np.float32), affine, folder / "probability.nii.gz")
+    save_table(result.table, folder / "bmf.csv")
+    save_table(result.table, folder / "bmf.json")
+    write_bytes_atomic(folder / "qc.png", png_bytes(result.qc))
+    write_text_atomic(folder / "labels.itksnap.txt", itksnap_label_table())
+    write_text_atomic(folder / "labels.ctbl", slicer_color_table())
+    names = {"labels": "labels.nii.gz", "probability": "probability.nii.gz", "csv": "bmf.csv",
+             "json": "bmf.json", "qc": "qc.png", "itksnap": "labels.itksnap.txt",
+             "slicer": "labels.ctbl"}
+    if dicom_source is not None:
+        from vertebrafat.io.seg import save_dicom_seg
+
+        save_dicom_seg(labels, result.image, dicom_source, folder / "seg.dcm")
+        names["seg"] = "seg.dcm"
+    return names

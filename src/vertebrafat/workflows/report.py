@@ -1,0 +1,196 @@
+"""Write the reproduction of the reference study: Markdown, HTML, PNG figures and JSON."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vertebrafat.io.atomic import write_text_atomic
+from vertebrafat.workflows.evaluate import save_figure
+from vertebrafat.workflows.reproduce import PUBLISHED, Reproduction
+
+_METRICS = ("dice", "iou", "sensitivity", "specificity", "precision", "f1", "accuracy")
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float | int | np.floating):
+        return f"{float(value):.{digits}f}"
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return f"[{_fmt(value[0], digits)}, {_fmt(value[1], digits)}]"
+    return str(value)
+
+
+def _table2(rep: Reproduction) -> list[str]:
+    groups = list(rep.table2)
+    lines = ["## Table 2 — segmentation vs the raters (per annotated slice, mean ± SD)", "",
+             "| metric | " + " | ".join(groups) + " | published (Zhou 2020) |",
+             "|---|" + "---|" * (len(groups) + 1)]
+    for m in _METRICS:
+        cells = [f"{_fmt(rep.table2[g]['per_slice'][m]['mean'])} ± "
+                 f"{_fmt(rep.table2[g]['per_slice'][m]['sd'])}" for g in groups]
+        lines.append(f"| {m} | " + " | ".join(cells) + f" | {PUBLISHED.get(m, '—')} |")
+    for m, label in (("kappa", "Cohen's kappa (pooled)"), ("hd95_mm", "HD95 mm (mean)"),
+                     ("roc_auc", "pixel ROC AUC"), ("pr_auc", "PR AUC")):
+        cells = [_fmt(rep.table2[g][m]) for g in groups]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {PUBLISHED.get(m, '—')} |")
+    return [*lines, ""]
+
+
+def _ba_line(name: str, r: dict[str, Any], published: str) -> str:
+    return (f"| {name} | {r['n']} | {_fmt(r['bias'], 2)} {_fmt(r['bias_ci'], 2)} | "
+            f"{_fmt(r['loa'], 2)} | {_fmt(r['pct_outside'], 1)} | {_fmt(r['slope'], 3)} "
+            f"(p {_fmt(r['slope_p'], 3)}) | {published} |")
+
+
+def _agreement(rep: Reproduction) -> list[str]:
+    head = ["| comparison | n | bias pp [95 % CI] | limits of agreement pp | % outside | "
+            "proportional bias slope | published |", "|---|---|---|---|---|---|---|"]
+    lines = ["## Figure 3 — Bland-Altman of per-vertebra BMF, automatic vs raters", "", *head]
+    for name, r in rep.figure3.items():
+        lines.append(_ba_line(name, r, PUBLISHED["bias_vs_rater"]))
+    lines += ["", "![Figure 3](figure3_test1.png) ![Figure 3](figure3_test2.png)", "",
+              "## Supplementary Figure 2 — rater B vs rater A", "", *head]
+    if rep.supp_figure2:
+        lines.append(_ba_line("rater B − rater A", rep.supp_figure2,
+                              PUBLISHED["rater_b_minus_a"]))
+    return [*lines, "", "![Supplementary Figure 2](supp_figure2.png)", ""]
+
+
+def _repeatability(rep: Reproduction) -> list[str]:
+    lines = ["## Supplementary Table 2 — test-retest repeatability of automatic BMF", ""]
+    r = rep.supp_table2
+    if not r:
+        return [*lines, "No rescans.", ""]
+    lines += ["| level | n subjects | RMS-SD pp | RMS-CV % | LSC pp | ICC(2,1) [95 % CI] | "
+              "mixed-model ICC | published |", "|---|---|---|---|---|---|---|---|"]
+    blocks = [("all", r), *r.get("per_level", {}).items()]
+    for name, b in blocks:
+        pe, icc, ci = b["precision_error"], b["icc"], b["icc_ci"]
+        lines.append(
+            f"| {name} | {b.get('n_subjects', '—')} | {_fmt(pe['rms_sd'], 2)} | "
+            f"{_fmt(pe['rms_cv_percent'], 2)} | {_fmt(pe['lsc'], 2)} | {_fmt(icc['ICC2'])} "
+            f"{_fmt(ci['ICC2'])} | {_fmt(b['mixed_model']['icc'])} | "
+            f"{PUBLISHED['precision_error']}, ICC {PUBLISHED['icc']} |")
+    if r.get("dropped_levels"):
+        lines += ["", f"Levels seen in one scan only (left out): {r['dropped_levels']}"]
+    return [*lines, ""]
+
+
+def report_markdown(rep: Reproduction, *, title: str, context: list[str]) -> str:
+    """The whole report as Markdown (figures referenced by file name)."""
+    lines = [f"# {title}", "", *context, "",
+             f"Subjects: {rep.counts}", "", *_table2(rep),
+             "## Supplementary Figure 1 — pixel ROC and precision-recall", "",
+             "![ROC](supp_figure1_roc.png) ![PR](supp_figure1_pr.png)", "",
+             *_agreement(rep), *_repeatability(rep)]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_to_html(markdown: str, *, title: str) -> str:
+    """A self-contained HTML page of the report's Markdown subset (headings, tables, images)."""
+    body: list[str] = []
+    table: list[str] = []
+    for line in [*markdown.splitlines(), ""]:
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if not set("".join(cells)) <= set("-"):
+                tag = "th" if not table else "td"
+                table.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if table:
+            body.append("<table>" + "".join(table) + "</table>")
+            table = []
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
+        elif line.startswith("!["):
+            for part in line.split(") "):
+                src = part[part.index("(") + 1:].rstrip(")")
+                body.append(f'<img src="{html.escape(src)}" alt="" width="420">')
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}"
+             "table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #aaa;padding:3px 8px;text-align:right}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def save_reproduction(
+    rep: Reproduction, out_dir: str | os.PathLike[str], *, title: str, context: list[str]
+) -> dict[str, Path]:
+    """Write ``report.md``, ``report.html``, ``results.json`` and the PNG figures."""
+    from vertebrafat.qc.plots import bland_altman_figure, pr_figure, roc_figure
+    from vertebrafat.stats.agreement import bland_altman
+
+    out = Path(out_dir)
+    written: dict[str, Path] = {}
+    if rep.roc is not None:
+        for name, fig in (("supp_figure1_roc", roc_figure(rep.roc)),
+                          ("supp_figure1_pr", pr_figure(rep.roc))):
+            save_figure(fig, out / f"{name}.png")
+            written[name] = out / f"{name}.png"
+    figures = {"test1 auto vs rater A": "figure3_test1", "test2 auto vs rater B": "figure3_test2",
+               "rater B vs rater A": "supp_figure2"}
+    for key, name in figures.items():
+        if key in rep.pairs and len(rep.pairs[key][0]) >= 2:
+            a, b, _ = rep.pairs[key]
+            fig = bland_altman_figure(a, b, bland_altman(a, b), title=key)
+            save_figure(fig, out / f"{name}.png")
+            written[name] = out / f"{name}.png"
+    md = report_markdown(rep, title=title, context=context)
+    write_text_atomic(out / "report.md", md)
+    write_text_atomic(out / "report.html", markdown_to_html(md, title=title))
+    results = {"table2": rep.table2, "figure3": rep.figure3, "supp_figure2": rep.supp_figure2,
+               "supp_table2": rep.supp_table2, "counts": rep.counts, "published": PUBLISHED}
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=str) + "\n")
+    written.update(md=out / "report.md", html=out / "report.html", json=out / "results.json")
+    return written
+
+
+def load_rated_cohort(root: str | os.PathLike[str]) -> list[Any]:
+    """Rated studies below ``root`` for ``reproduce --cohort``.
+
+    Every folder holding ``water.nii[.gz]`` (and an FF map or water + fat) is a study; its
+    ``rater_a.nii.gz`` / ``rater_b.nii.gz`` masks and ``annotated_slices.json`` (slice indices)
+    make it a test study: both raters -> group ``test2``, rater A only -> ``test1``. Subjects
+    with two or more scans (``study.json``) form the ``rescan`` group.
+
+    Raises
+    ------
+    InputError
+        If no study or no rated study is found.
+    """
+    from vertebrafat.core.errors import InputError
+    from vertebrafat.io.nifti import read_nifti
+    from vertebrafat.workflows.cohort import find_studies
+    from vertebrafat.workflows.evaluate import load_annotated
+    from vertebrafat.workflows.loading import load_study
+    from vertebrafat.workflows.reproduce import RatedStudy
+
+    images = [(f, load_study(f)) for f in find_studies(root) if not f.name.startswith("dicom")]
+    scans: dict[str, int] = {}
+    for _, im in images:
+        scans[im.meta.subject] = scans.get(im.meta.subject, 0) + 1
+    studies = []
+    for folder, im in images:
+        if scans[im.meta.subject] >= 2:
+            studies.append(RatedStudy(im, None, None, (), "rescan"))
+            continue
+        raters = [read_nifti(folder / f"rater_{r}.nii.gz")[0].astype(np.uint8)
+                  if (folder / f"rater_{r}.nii.gz").is_file() else None for r in ("a", "b")]
+        if raters[0] is None and raters[1] is None:
+            continue
+        annotated = load_annotated(folder / "annotated_slices.json")
+        group = "test2" if raters[1] is not None else "test1"
+        studies.append(RatedStudy(im, raters[0], raters[1], tuple(annotated), group))
+    if not any(s.group != "rescan" for s in studies):
+        raise InputError(f"{root}: no study with rater_a.nii.gz / rater_b.nii.gz masks")
+    return studies
