@@ -15,9 +15,9 @@ import numpy.typing as npt
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
-from vertebrafat import __version__
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import WaterFatImage
+from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import write_bytes_atomic
 from vertebrafat.io.dicom_roles import (
     FF_FULL_SCALE,

@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat import __version__
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
 from vertebrafat.core.types import Labels
+from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import atomic_path
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"

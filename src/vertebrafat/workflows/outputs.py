@@ -2,10 +2,8 @@
 
 Files: ``labels.nii.gz`` (uint8 VerSe labels), ``probability.nii.gz`` (float32),
 ``seg.dcm`` (DICOM SEG, DICOM input only), ``bmf.csv`` + ``bmf.json`` (DESIGN.md schema),
-``qc.png``, and two label tables so the mask opens with level names and colours:
-``labels.itksnap.txt`` (ITK-SNAP label description file: Segmentation > Import Label
-Descriptions) and ``labels.ctbl`` (3D Slicer colour table: load it, then pick it as the label
-map's colour node).
+``qc.png``, and two label tables so the mask opens with level names and colours
+(:mod:`vertebrafat.io.label_tables`).
 
 Everything is first written into a hidden staging folder beside ``OUT``; only when every file
 exists are they moved into ``OUT`` (one rename each). A failure removes the staging folder and
@@ -20,52 +18,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
-from vertebrafat.core.labels import COLOUR_OF_LABEL, CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
 from vertebrafat.io.atomic import write_bytes_atomic, write_text_atomic
+from vertebrafat.io.label_tables import itksnap_label_table, png_bytes, slicer_color_table
 from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.table import save_table
 from vertebrafat.workflows.study import StudyResult
-
-_GREY = (200, 200, 200)
-
-
-def itksnap_label_table() -> str:
-    """ITK-SNAP label description text for every VerSe vertebra label (plus "Clear Label")."""
-    lines = [
-        "################################################",
-        "# ITK-SnAP Label Description File (vertebrafat, VerSe labels)",
-        "# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL",
-        "################################################",
-        '    0     0    0    0        0  0  0    "Clear Label"',
-    ]
-    for label in CRANIOCAUDAL_ORDER:
-        r, g, b = COLOUR_OF_LABEL.get(label, _GREY)
-        name = LEVEL_OF_LABEL[label]
-        lines.append(f"{label:5d} {r:5d}{g:5d}{b:5d}        1  1  1    \"{name}\"")
-    return "\n".join(lines) + "\n"
-
-
-def slicer_color_table() -> str:
-    """3D Slicer colour table (``.ctbl``): ``index name R G B A`` per line."""
-    lines = ["# vertebrafat VerSe vertebra labels", f"# {len(CRANIOCAUDAL_ORDER) + 1} values",
-             "0 Background 0 0 0 0"]
-    for label in CRANIOCAUDAL_ORDER:
-        r, g, b = COLOUR_OF_LABEL.get(label, _GREY)
-        lines.append(f"{label} {LEVEL_OF_LABEL[label]} {r} {g} {b} 255")
-    return "\n".join(lines) + "\n"
-
-
-def png_bytes(rgb: npt.NDArray[np.uint8]) -> bytes:
-    """PNG encoding of an ``(H, W, 3)`` uint8 picture (no timestamp: same pixels, same bytes)."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def write_study_outputs(

@@ -164,7 +164,7 @@ def test_cli_evaluate_grid_mismatch_is_one_line(tmp_path: Path,
         load_pair(pair_maps(tmp_path / "r.nii.gz", tmp_path / "p.nii.gz").pairs[0])
 
 
-MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegmentum"
+MYO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "myosegmentum"
 
 
 @pytest.mark.slow

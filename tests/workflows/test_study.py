@@ -61,7 +61,7 @@ def test_segmentation_of_the_wrong_shape_is_refused() -> None:
         analyse_study(image, mask_segmenter(truth[:, :50] > 0))
 
 
-MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegmentum"
+MYO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "myosegmentum"
 
 
 @pytest.mark.slow

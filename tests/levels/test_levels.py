@@ -357,7 +357,7 @@ def test_a_lumbar_sized_lowest_body_is_not_a_sacrum() -> None:
     assert looks_like_sacrum(shapes[-1], shapes[:-1])
 
 
-MYO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "myosegmentum"
+MYO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "myosegmentum"
 
 
 @pytest.mark.slow

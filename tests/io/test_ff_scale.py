@@ -1,34 +1,10 @@
-"""Fat fraction from water and fat, and FF scale detection (waterfat.py)."""
+"""FF scale detection and conversion to percent (io/ff_scale.py)."""
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.waterfat.fraction import detect_ff_scale, ff_from_water_fat, ff_to_percent
-
-
-@pytest.mark.parametrize(
-    ("w", "f", "expected"),
-    [
-        pytest.param(3.0, 1.0, 25.0, id="water-dominant"),
-        pytest.param(1.0, 3.0, 75.0, id="fat-dominant"),
-        pytest.param(2.0, 2.0, 50.0, id="equal"),
-        pytest.param(0.0, 0.0, 0.0, id="empty-voxel"),
-        pytest.param(-3.0, 1.0, 25.0, id="magnitude"),
-    ],
-)
-def test_ff_from_water_fat_exact(w: float, f: float, expected: float) -> None:
-    assert ff_from_water_fat(np.array([w]), np.array([f]))[0] == pytest.approx(expected)
-
-
-@given(st.floats(0.01, 1e4), st.floats(0.01, 1e4))
-def test_ff_in_range_and_complementary(w: float, f: float) -> None:
-    a = float(ff_from_water_fat(np.array([w]), np.array([f]))[0])
-    b = float(ff_from_water_fat(np.array([f]), np.array([w]))[0])
-    assert 0.0 <= a <= 100.0
-    assert a + b == pytest.approx(100.0, abs=1e-3)
+from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
 
 
 @pytest.mark.parametrize(

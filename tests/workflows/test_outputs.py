@@ -9,13 +9,10 @@ import numpy as np
 import pytest
 
 from vertebrafat.core.image import StudyMeta, WaterFatImage
-from vertebrafat.io import outputs
+from vertebrafat.io.label_tables import itksnap_label_table, slicer_color_table
 from vertebrafat.io.table import load_table
-from vertebrafat.workflows.outputs import (
-    itksnap_label_table,
-    slicer_color_table,
-    write_study_outputs,
-)
+from vertebrafat.workflows import outputs
+from vertebrafat.workflows.outputs import write_study_outputs
 from vertebrafat.workflows.study import StudyResult, analyse_study, mask_segmenter
 
 AFFINE = np.array(

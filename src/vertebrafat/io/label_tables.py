@@ -1,0 +1,52 @@
+"""Viewer files that open a label map with level names and colours, and the QC PNG encoding.
+
+``labels.itksnap.txt`` is an ITK-SNAP label description file (Segmentation > Import Label
+Descriptions); ``labels.ctbl`` a 3D Slicer colour table (load it, then pick it as the label
+map's colour node).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from vertebrafat.core.labels import COLOUR_OF_LABEL, CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+
+_GREY = (200, 200, 200)
+
+
+def itksnap_label_table() -> str:
+    """ITK-SNAP label description text for every VerSe vertebra label (plus "Clear Label")."""
+    lines = [
+        "################################################",
+        "# ITK-SnAP Label Description File (vertebrafat, VerSe labels)",
+        "# IDX   -R-  -G-  -B-  -A--  VIS MSH  LABEL",
+        "################################################",
+        '    0     0    0    0        0  0  0    "Clear Label"',
+    ]
+    for label in CRANIOCAUDAL_ORDER:
+        r, g, b = COLOUR_OF_LABEL.get(label, _GREY)
+        name = LEVEL_OF_LABEL[label]
+        lines.append(f"{label:5d} {r:5d}{g:5d}{b:5d}        1  1  1    \"{name}\"")
+    return "\n".join(lines) + "\n"
+
+
+def slicer_color_table() -> str:
+    """3D Slicer colour table (``.ctbl``): ``index name R G B A`` per line."""
+    lines = ["# vertebrafat VerSe vertebra labels", f"# {len(CRANIOCAUDAL_ORDER) + 1} values",
+             "0 Background 0 0 0 0"]
+    for label in CRANIOCAUDAL_ORDER:
+        r, g, b = COLOUR_OF_LABEL.get(label, _GREY)
+        lines.append(f"{label} {LEVEL_OF_LABEL[label]} {r} {g} {b} 255")
+    return "\n".join(lines) + "\n"
+
+
+def png_bytes(rgb: npt.NDArray[np.uint8]) -> bytes:
+    """PNG encoding of an ``(H, W, 3)`` uint8 picture (no timestamp: same pixels, same bytes)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buf, format="PNG")
+    return buf.getvalue()
