@@ -161,6 +161,18 @@ def bmf_table(
         On unknown labels, a bad ``slices`` rule or a negative erosion.
     GeometryError
         If ``ff``, ``labels`` (and ``r2star``) differ in shape.
+
+    Examples
+    --------
+    Two bodies (L1 at 30 %, L2 at 40 %) filling all five 4 mm slices (so ``partial_fov``):
+
+    >>> import numpy as np
+    >>> labels = np.zeros((5, 20, 20), np.uint8)
+    >>> labels[:, 2:8, 2:18], labels[:, 10:16, 2:18] = 20, 21
+    >>> ff = np.where(labels == 20, 30.0, 40.0).astype(np.float32)
+    >>> rows = bmf_table(ff, labels, affine=np.diag([4.0, 1.0, 1.0, 1.0]), erosion_mm=0)
+    >>> [(r.level, r.ff_mean, r.n_voxels, r.volume_ml, r.flags) for r in rows]
+    [('L1', 30.0, 480, 1.92, ('partial_fov',)), ('L2', 40.0, 480, 1.92, ('partial_fov',))]
     """
     ff_arr, lab = np.asarray(ff), np.asarray(labels)
     _check_inputs(ff_arr, lab, r2star, erosion_mm, slices)

@@ -182,5 +182,10 @@ def _gzip(data: bytes) -> bytes:
 def save_labels(
     labels: npt.NDArray[np.integer], affine: Affine, path: str | os.PathLike[str]
 ) -> None:
-    """Write a VerSe label map as uint8 NIfTI with the input's affine, atomically."""
+    """Write a VerSe label map as uint8 NIfTI with the input's affine, atomically.
+
+    Examples
+    --------
+    >>> save_labels(result.labelling.labels, image.affine, "labels.nii.gz")  # doctest: +SKIP
+    """
     save_volume(np.asarray(labels, dtype=np.uint8), affine, path)

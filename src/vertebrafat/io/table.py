@@ -57,6 +57,12 @@ def load_table(path: str | os.PathLike[str]) -> list[LevelMeasurement]:
     InputError
         If the file is missing, its header is not the DESIGN.md schema, or a value is not a
         number where one is required. The message names the file (and line).
+
+    Examples
+    --------
+    >>> rows = load_table("out/P001/bmf.csv")  # doctest: +SKIP
+    >>> [(r.level, r.ff_mean) for r in rows]  # doctest: +SKIP
+    [('L1', 31.2), ('L2', 32.0), ('L3', 33.4), ('L4', 35.1), ('L5', 36.9)]
     """
     p = Path(path)
     if not p.is_file():

@@ -110,6 +110,23 @@ def label_vertebrae(
         If the masks are not 3D or differ in shape.
     GeometryError
         If the affine is not an invertible 4x4 matrix.
+
+    Examples
+    --------
+    Six bodies above a long sacrum, in 2 mm voxels (axis 1 runs head to feet):
+
+    >>> import numpy as np
+    >>> from vertebrafat.core.labels import LEVEL_OF_LABEL
+    >>> affine = np.array([[-2.0, 0, 0, 10], [0, 0, -2.0, 20], [0, -2.0, 0, 60], [0, 0, 0, 1]])
+    >>> mask = np.zeros((7, 72, 12), bool)
+    >>> for top in range(2, 56, 9):
+    ...     mask[1:6, top:top + 6, 2:10] = True
+    >>> mask[1:6, 56:72, 2:10] = True
+    >>> result = label_vertebrae(mask, affine)
+    >>> [LEVEL_OF_LABEL[int(label)] for label in np.unique(result.labels)[1:]]
+    ['T12', 'L1', 'L2', 'L3', 'L4', 'L5', 'S1']
+    >>> result.anchor, result.study_flags
+    ('sacrum', ())
     """
     affine = geometry.affine if isinstance(geometry, WaterFatImage) else geometry
     aff = np.asarray(affine, dtype=np.float64)

@@ -291,6 +291,14 @@ def generate_subject(
         ``default_rng([seed, index, scan])``. BLAS runs on one thread here: a threaded
         matrix product splits its sums differently, and the bytes must not depend on the
         machine's thread count.
+
+    Examples
+    --------
+    >>> study = generate_subject(seed=1, index=0)
+    >>> study.image.meta.subject, study.image.channels
+    ('P001', ('water', 'fat', 'ff', 'r2star'))
+    >>> [row.level for row in study.truth if row.level.startswith("L")]
+    ['L1', 'L2', 'L3', 'L4', 'L5']
     """
     with threadpool_limits(limits=1, user_api="blas"):
         return _generate(seed, index, scan, config or PhantomConfig(), echoes)

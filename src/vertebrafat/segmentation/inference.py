@@ -304,6 +304,14 @@ def predict(model: SegmentationModel, image: WaterFatImage) -> Segmentation:
         If the study lacks a channel the model requires.
     GeometryError
         If the slices are not sagittal.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> study = vf.generate_subject(seed=1, index=0)
+    >>> seg = predict(vf.load_model(), study.image)
+    >>> seg.mask.shape == study.image.shape, seg.probability.dtype
+    (True, dtype('float32'))
     """
     card = model.card
     x, axes = canonical_input(image, card)

@@ -79,6 +79,14 @@ def bland_altman(
     ------
     InputError
         If the lengths differ, there is no pair, or a value is not finite.
+
+    Examples
+    --------
+    >>> ba = bland_altman([30.0, 32.5, 41.0, 28.0], [31.0, 33.0, 40.0, 29.5])
+    >>> ba.n, ba.bias, round(ba.sd, 4)  # differences -1, -0.5, 1, -1.5
+    (4, -0.5, 1.0801)
+    >>> [round(v, 3) for v in ba.loa]  # bias -/+ 1.96 sd
+    [-2.617, 1.617]
     """
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1:

@@ -140,6 +140,20 @@ def repeatability(
     ------
     InputError
         If a (subject, level) has fewer than 2 scans (named), or ``column`` is unknown.
+
+    Examples
+    --------
+    Three subjects scanned twice; every pair differs by 1 pp, so the RMS-SD is sqrt(0.5):
+
+    >>> from vertebrafat.core.table import LevelMeasurement
+    >>> def row(subject, scan, ff):
+    ...     return LevelMeasurement(subject, scan, "L1", 20, 500, 5, 8.0, ff, ff, 5.0, ff - 8,
+    ...                             ff + 8, 2.0, "all")
+    >>> rows = [row(s, c, ff + (c == "2")) for s, ff in (("A", 30), ("B", 40), ("C", 50))
+    ...         for c in ("1", "2")]
+    >>> result = repeatability(rows)
+    >>> round(result["precision_error"]["rms_sd"], 4), result["n_subjects"]
+    (0.7071, 3)
     """
     if column not in {"ff_mean", "ff_median", "ff_sd", "ff_p05", "ff_p95", "volume_ml"}:
         raise InputError(f"column must be a numeric FF or volume column, got {column!r}")

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-import vertebrafat
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.core.labels import SACRUM_LABEL
 from vertebrafat.core.model_card import CHANNELS, ModelCard
+from vertebrafat.core.version import __version__
 from vertebrafat.segmentation.inference import Segmentation, predict
 from vertebrafat.segmentation.model import SegmentationModel
 from vertebrafat.train.dataset import (
@@ -205,7 +205,7 @@ def train_model(
         },
         "onnx_vs_torch_max_abs_diff": diff,
         "validation": validation,
-        "package_version": vertebrafat.__version__,
+        "package_version": __version__,
         "licence": LICENCE,
     }
     write_model(out, card, blob, info)
@@ -262,7 +262,7 @@ def revalidate(
         return predict(model, image)
 
     data["validation"] = _validation(segmenter, val_s, test_datasets, annotated=annotated)
-    data["validation_recomputed_with"] = f"vertebrafat {vertebrafat.__version__}"
+    data["validation_recomputed_with"] = f"vertebrafat {__version__}"
     write_text_atomic(card_path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return dict(data)
 

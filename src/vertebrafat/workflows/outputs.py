@@ -50,6 +50,12 @@ def write_study_outputs(
     dict
         File role (``labels``, ``probability``, ``seg``, ``csv``, ``json``, ``qc``, ``itksnap``,
         ``slicer``) -> final path.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> result = vf.segment_study(vf.load_study("phantom/P001"))  # doctest: +SKIP
+    >>> vf.write_study_outputs(result, "out/P001")  # doctest: +SKIP
     """
     out = Path(out_dir)
     image = result.image

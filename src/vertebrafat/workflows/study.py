@@ -1,5 +1,7 @@
 """One study, image to table: segment -> name the levels -> measure -> QC picture (pure).
 
+:func:`segment_study` runs it with the ONNX model; :func:`analyse_study` with any segmenter.
+
 The segmenter is any callable ``WaterFatImage -> Segmentation``: the ONNX model
 (``lambda img: segment.predict(model, img)``), or :func:`mask_segmenter` around a known mask
 (a manual or truth mask; this is how the pipeline is tested without a model). Files are written
@@ -22,6 +24,7 @@ from vertebrafat.core.types import Mask, Volume
 from vertebrafat.levels.labeller import VertebraLabelling, label_segmentation
 from vertebrafat.measure import bmf_table
 from vertebrafat.qc.picture import render_qc
+from vertebrafat.segmentation.model import SegmentationModel
 
 
 class SegmentationLike(Protocol):
@@ -137,3 +140,40 @@ def analyse_study(
     )
     probability = np.asarray(seg.probability, dtype=np.float32)
     return StudyResult(image, probability, labelling, tuple(table), qc)
+
+
+def segment_study(
+    image: WaterFatImage,
+    model: SegmentationModel | None = None,
+    *,
+    erosion_mm: float = DEFAULT_EROSION_MM,
+    slices: str = "all",
+) -> StudyResult:
+    """The whole job on one loaded study: the ONNX model, then :func:`analyse_study`.
+
+    Parameters
+    ----------
+    image : WaterFatImage
+        From :func:`vertebrafat.load_study` (or :func:`vertebrafat.generate_subject`).
+    model : SegmentationModel, optional
+        From :func:`vertebrafat.load_model`; the shipped model when omitted (loading it takes
+        a fraction of a second: load it once for many studies).
+    erosion_mm, slices : float, str
+        Measurement settings, see :func:`vertebrafat.measure.bmf_table`.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> result = vf.segment_study(vf.generate_subject(seed=1, index=0).image)
+    >>> [row.level for row in result.table if row.level.startswith("L")]
+    ['L1', 'L2', 'L3', 'L4', 'L5']
+    """
+    from vertebrafat.segmentation.inference import predict
+
+    if model is None:
+        from vertebrafat.workflows.loading import load_model
+
+        model = load_model()
+    loaded = model
+    return analyse_study(image, lambda im: predict(loaded, im), erosion_mm=erosion_mm,
+                         slices=slices)
