@@ -152,7 +152,9 @@ def phantom(
 
 @app.command()
 def train(
-    datasets: Annotated[list[Path], typer.Argument(help="DATASET folders/lists, then OUT.")],
+    datasets: Annotated[
+        list[Path] | None, typer.Argument(help="DATASET folders/lists, then OUT.")
+    ] = None,
     channels: Annotated[str, typer.Option(help="Input channels.")] = "water,fat,ff,r2star",
     config: Annotated[str, typer.Option(help="default, reference, context, fine, wide, coarse.")]
     = "default",
@@ -172,6 +174,9 @@ def train(
     fold: Annotated[int, typer.Option(
         help="Validation fold 0-4: every 5th subject from this index (2: the shipped split)."
     )] = 2,
+    revalidate: Annotated[Path | None, typer.Option(
+        "--revalidate", help="Recompute MODEL.onnx's card figures (DATASETs: as recorded)."
+    )] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train, validate and export an ONNX model + model card into OUT.
@@ -179,8 +184,15 @@ def train(
     Example: vertebrafat train ../shared/data/myosegmentum work-data/phantom_train runs/m1
     """
     from vertebrafat.train.loop import TrainOptions
-    from vertebrafat.train.recipe import train_model
+    from vertebrafat.train.recipe import revalidate_card, train_model
 
+    datasets = datasets or []
+    if revalidate is not None:
+        card = revalidate_card(revalidate, datasets, test_datasets=test or [],
+                               annotated=annotated and bool(datasets))
+        summary = json.dumps(card["validation"])[:300]
+        emit(card, as_json=as_json, text=f"revalidated {revalidate}: {summary}")
+        return
     if len(datasets) < 2:
         raise typer.BadParameter("give at least one DATASET and OUT")
     opts = TrainOptions(epochs=epochs, seed=seed, samples_per_epoch=samples,

@@ -24,6 +24,7 @@ from vertebrafat.train.dataset import (
     split_subjects,
 )
 from vertebrafat.train.export import max_onnx_difference, onnx_bytes
+from vertebrafat.train.fingerprint import stale_reason
 from vertebrafat.train.loop import TrainOptions, masked_loss, train_network, validation_scores
 from vertebrafat.train.network import UNet, gflops_per_slice
 from vertebrafat.train.recipe import revalidate
@@ -283,6 +284,21 @@ def test_cli_train_writes_a_loadable_model(
     assert again["validation"] == card["validation"]
     assert again["validation_recomputed_with"].startswith("vertebrafat ")
     assert again["sha256"] == card["sha256"]
+    assert stale_reason(card) is None  # the training run records the fingerprint too
+    # the CLI verb: data sets as the card recorded them (paths as given at training time)
+    onnx = out / "vertebrafat-unet-default.onnx"
+    card_path = onnx.with_suffix(".json")
+    card_path.write_text(json.dumps({**card, "validation_fingerprint": None}))
+    assert main(["train", "--revalidate", str(onnx), "--json"]) == 0
+    cli_card = json.loads(capsys.readouterr().out)
+    assert cli_card["validation"] == card["validation"]
+    assert stale_reason(json.loads(card_path.read_text())) is None
+    # a card with test figures needs their data set
+    card_path.write_text(json.dumps({**card, "validation": {"test:ph": {}}}))
+    assert main(["train", "--revalidate", str(onnx)]) == 2
+    assert "test figures for ph; give each with --test PATH" in capsys.readouterr().err
+    assert main(["train", "--revalidate", str(tmp_path / "none.onnx")]) == 2
+    assert "none.json: not a readable model card" in capsys.readouterr().err
 
 
 def test_cli_train_fold_picks_the_validation_subject(

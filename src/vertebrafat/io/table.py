@@ -44,7 +44,12 @@ def table_to_json(rows: Sequence[LevelMeasurement]) -> str:
 
 
 def save_table(rows: Sequence[LevelMeasurement], path: str | os.PathLike[str]) -> None:
-    """Write a measurement table atomically; ``.json`` gives JSON, anything else CSV."""
+    """Write a measurement table atomically; ``.json`` gives JSON, anything else CSV.
+
+    Examples
+    --------
+    >>> save_table(result.table, "out/bmf.csv")  # doctest: +SKIP
+    """
     text = table_to_json(rows) if str(path).endswith(".json") else table_to_csv(rows)
     write_text_atomic(path, text)
 

@@ -177,6 +177,15 @@ def agreement(
     ------
     InputError
         When no row pairs up (both tables' first keys are quoted).
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> a = vf.load_table("rater_a.csv")  # doctest: +SKIP
+    >>> b = vf.load_table("rater_b.csv")  # doctest: +SKIP
+    >>> result = agreement(a, b)  # doctest: +SKIP
+    >>> result["bias"], result["loa"], sorted(result["per_level"])  # doctest: +SKIP
+    (-0.21, [-1.4, 0.98], ['L1', 'L2', 'L3', 'L4', 'L5'])
     """
     pairs = pair_rows(rows_a, rows_b, column=column)
     if not pairs.keys:

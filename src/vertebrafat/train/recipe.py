@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import sys
 import time
@@ -27,6 +28,7 @@ from vertebrafat.train.dataset import (
     subject_folders,
 )
 from vertebrafat.train.export import max_onnx_difference, onnx_bytes, write_model
+from vertebrafat.train.fingerprint import validation_fingerprint
 from vertebrafat.train.loop import History, TrainOptions, train_network
 from vertebrafat.train.network import CONFIGS, build_network, gflops_per_slice
 from vertebrafat.train.validation import evaluate
@@ -205,6 +207,7 @@ def train_model(
         },
         "onnx_vs_torch_max_abs_diff": diff,
         "validation": validation,
+        "validation_fingerprint": validation_fingerprint(hashlib.sha256(blob).hexdigest()),
         "package_version": __version__,
         "licence": LICENCE,
     }
@@ -242,8 +245,9 @@ def revalidate(
 ) -> dict[str, Any]:
     """Recompute the ``validation`` figures of a trained model's card (same split, same
     channel sets as :func:`train_model`) with the installed vertebrafat, e.g. after a change
-    to the labeller that the named Dice depends on; the card records when. The ONNX file (and
-    its sha256) is untouched. Returns the new card."""
+    to the labeller that the named Dice depends on; the card records the version and the
+    :func:`~vertebrafat.train.fingerprint.validation_fingerprint` it was computed with. The
+    ONNX file (and its sha256) is untouched. Returns the new card."""
     import json
 
     from vertebrafat.io.atomic import write_text_atomic
@@ -263,8 +267,48 @@ def revalidate(
 
     data["validation"] = _validation(segmenter, val_s, test_datasets, annotated=annotated)
     data["validation_recomputed_with"] = f"vertebrafat {__version__}"
+    data["validation_fingerprint"] = validation_fingerprint(str(data["sha256"]))
     write_text_atomic(card_path, json.dumps(data, indent=2, sort_keys=False) + "\n")
     return dict(data)
+
+
+def revalidate_card(
+    model_path: Path,
+    datasets: Sequence[str | Path] = (),
+    *,
+    test_datasets: Sequence[str | Path] = (),
+    annotated: bool = False,
+) -> dict[str, Any]:
+    """:func:`revalidate` with the data sets the card records when none are given.
+
+    Raises
+    ------
+    InputError
+        If the card cannot be read, a data set is missing, or the card holds test figures
+        (``test:NAME``) whose data set was not given with ``--test``.
+    """
+    import json
+
+    card_path = Path(model_path).with_suffix(".json")
+    try:
+        data = json.loads(card_path.read_text())
+        recorded = [str(d) for d in data["training"]["datasets"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{card_path}: not a readable model card ({exc})") from None
+    if not datasets:
+        datasets = recorded
+        annotated = bool(data["training"].get("annotated_slices_used", False))
+    for d in datasets:
+        if not Path(d).exists():
+            raise InputError(f"{d}: data set not found (the card trained on {', '.join(recorded)})")
+    given = {Path(t).name for t in test_datasets}
+    missing = [k[5:] for k in data.get("validation", {}) if k.startswith("test:")
+               and k[5:] not in given]
+    if missing:
+        raise InputError(f"{card_path}: the card has test figures for {', '.join(missing)}; "
+                         "give each with --test PATH")
+    return revalidate(Path(model_path), datasets, test_datasets=test_datasets,
+                      annotated=annotated)
 
 
 def subject_names(folders: Sequence[Path]) -> list[str]:

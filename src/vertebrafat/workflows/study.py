@@ -115,6 +115,16 @@ def analyse_study(
     ------
     GeometryError
         If the segmentation's shape differs from the image's.
+
+    Examples
+    --------
+    Measure with the truth mask instead of the model (a manual mask works the same way):
+
+    >>> import vertebrafat as vf
+    >>> study = vf.generate_subject(seed=1, index=0)
+    >>> result = analyse_study(study.image, mask_segmenter(study.labels > 0), erosion_mm=2.0)
+    >>> [row.level for row in result.table if row.level.startswith("L")]
+    ['L1', 'L2', 'L3', 'L4', 'L5']
     """
     seg = segmenter(image)
     if np.shape(seg.mask) != image.shape:
