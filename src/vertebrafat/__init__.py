@@ -26,7 +26,7 @@ from vertebrafat.core.version import __version__
 # public name -> module that defines it
 _API: dict[str, str] = {
     "WaterFatImage": "vertebrafat.core.image",
-    "LevelMeasurement": "vertebrafat.core.table",
+    "LevelMeasurement": "vertebrafat.core.schema",
     "load_study": "vertebrafat.workflows.loading",
     "load_model": "vertebrafat.workflows.loading",
     "segment_study": "vertebrafat.workflows.study",
@@ -75,7 +75,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.core.image import WaterFatImage
-    from vertebrafat.core.table import LevelMeasurement
+    from vertebrafat.core.schema import LevelMeasurement
     from vertebrafat.io.nifti import save_labels
     from vertebrafat.io.table import load_table, save_table
     from vertebrafat.levels.labeller import label_vertebrae

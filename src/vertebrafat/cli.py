@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from vertebrafat.core.errors import VertebrafatError
-from vertebrafat.core.table import DEFAULT_EROSION_MM
+from vertebrafat.core.schema import DEFAULT_EROSION_MM
 
 app = typer.Typer(
     name="vertebrafat",

@@ -42,8 +42,8 @@ from scipy import ndimage as ndi
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.slices import MID_RULE, central_slices
-from vertebrafat.core.table import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Affine, Labels, Volume
 
 
@@ -130,7 +130,8 @@ def bmf_table(
     ff : (slices, rows, cols) float
         Fat fraction in percent.
     labels : (slices, rows, cols) int
-        VerSe label map (0 background); every label of :data:`anatomy.LEVEL_OF_LABEL` present
+        VerSe label map (0 background); every label of
+        :data:`vertebrafat.core.labels.LEVEL_OF_LABEL` present
         gets one row, in cranio-caudal order.
     affine : (4, 4) float
         Voxel -> RAS mm (spacing for the erosion, voxel volume, sagittal axis).

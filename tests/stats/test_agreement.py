@@ -15,7 +15,7 @@ from scipy import stats
 
 from vertebrafat.cli import main
 from vertebrafat.core.errors import InputError
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.io.table import save_table
 from vertebrafat.stats.agreement import agreement, bland_altman, pair_rows
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from vertebrafat.cli import main
 from vertebrafat.core.errors import InputError
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.io.table import save_table
 from vertebrafat.stats.icc import intraclass_correlation
 from vertebrafat.stats.repeatability import group_values, precision_error, repeatability

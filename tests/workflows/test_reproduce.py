@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.workflows.report import markdown_to_html
 from vertebrafat.workflows.reproduce import complete_rescans, restrict_to_slices
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.core.table import COLUMNS, LevelMeasurement
+from vertebrafat.core.schema import COLUMNS, LevelMeasurement
 from vertebrafat.io.atomic import write_text_atomic
 
 _INT_COLUMNS = {"label", "n_voxels", "n_slices"}

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from vertebrafat.core.image import StudyMeta, WaterFatImage
 from vertebrafat.core.labels import LEVEL_OF_LABEL
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.core.types import Affine, FloatArray, Labels, Mask, Volume
 from vertebrafat.phantom.acquisition import (
     Acquisition,

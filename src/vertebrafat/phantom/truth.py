@@ -8,7 +8,7 @@ import numpy as np
 
 from vertebrafat.core.image import spacing_from_affine
 from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.core.types import Affine, Labels, Volume
 
 

@@ -2,7 +2,8 @@
 
 Top: the mid-sagittal slice (FF, or water when there is no FF) in the anatomical view
 (superior up, anterior left, pixel aspect from the affine), each labelled body outlined in its
-colour (:data:`anatomy.COLOUR_OF_LABEL`) with "L3  34.2 %" written beside it on the anterior
+colour (:data:`vertebrafat.core.labels.COLOUR_OF_LABEL`) with "L3  34.2 %" written beside it on
+the anterior
 side. Bottom: a strip of the sagittal slices the measurement used (up to ``max_strip``, evenly
 chosen), cropped around the labelled bodies, with the measured regions outlined.
 """
@@ -20,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage as ndi
 
 from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
-from vertebrafat.core.table import DEFAULT_EROSION_MM, LevelMeasurement
+from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Affine, Labels
 from vertebrafat.measure import erode_in_plane, restrict_to_slices, sagittal_axis
 

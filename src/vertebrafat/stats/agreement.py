@@ -32,7 +32,7 @@ from scipy import stats
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.jsonable import json_ready
 from vertebrafat.core.labels import level_order_key
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.core.types import FloatArray
 
 Key = tuple[str, str, str]

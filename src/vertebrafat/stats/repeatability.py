@@ -31,7 +31,7 @@ import numpy as np
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.jsonable import json_ready
 from vertebrafat.core.labels import level_order_key
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.stats.icc import intraclass_correlation
 
 Group = tuple[str, str]  # (subject, level)
@@ -145,7 +145,7 @@ def repeatability(
     --------
     Three subjects scanned twice; every pair differs by 1 pp, so the RMS-SD is sqrt(0.5):
 
-    >>> from vertebrafat.core.table import LevelMeasurement
+    >>> from vertebrafat.core.schema import LevelMeasurement
     >>> def row(subject, scan, ff):
     ...     return LevelMeasurement(subject, scan, "L1", 20, 500, 5, 8.0, ff, ff, 5.0, ff - 8,
     ...                             ff + 8, 2.0, "all")

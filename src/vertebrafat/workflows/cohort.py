@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vertebrafat.core.errors import InputError, VertebrafatError
-from vertebrafat.core.table import DEFAULT_EROSION_MM, LevelMeasurement
+from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.io.atomic import write_text_atomic
 from vertebrafat.io.table import load_table, save_table
 

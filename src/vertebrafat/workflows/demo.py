@@ -13,29 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vertebrafat.core.table import LevelMeasurement
+from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.io.atomic import write_text_atomic
 from vertebrafat.io.table import load_table, save_table
-
-
-def write_phantom_cohort(
-    out_dir: Path, *, subjects: int, seed: int, progress: Callable[[str], None] | None = None
-) -> list[Path]:
-    """Write ``subjects`` phantom subjects, each scanned twice; subject 1 also as GE DICOM."""
-    from vertebrafat.phantom import generate_subject
-    from vertebrafat.workflows.phantom_cohort import save_phantom_study
-
-    folders = []
-    for index in range(subjects):
-        for scan in (1, 2):
-            study = generate_subject(seed=seed, index=index, scan=scan)
-            name = study.image.meta.subject + ("" if scan == 1 else f"-scan{scan}")
-            formats = ["nifti", "dicom-ge"] if index == 0 and scan == 1 else ["nifti"]
-            save_phantom_study(study, out_dir / name, formats=formats)
-            folders.append(out_dir / name)
-            if progress is not None:
-                progress(f"phantom {name}")
-    return folders
 
 
 def truth_rows(folders: list[Path]) -> list[LevelMeasurement]:
@@ -59,11 +39,16 @@ def run_demo(
     from vertebrafat.stats.repeatability import repeatability
     from vertebrafat.workflows.cohort import run_cohort
     from vertebrafat.workflows.evaluate import evaluate_maps
+    from vertebrafat.workflows.phantom_cohort import write_phantom_cohort
     from vertebrafat.workflows.reproduce import complete_rescans
 
     out = Path(out_dir)
-    folders = write_phantom_cohort(out / "phantom", subjects=subjects, seed=seed,
-                                   progress=progress)
+    # every subject scanned twice; subject 1's first scan also as GE DICOM
+    folders = write_phantom_cohort(
+        out / "phantom", n_subjects=subjects, seed=seed, rescans=True,
+        first_scan_formats=["dicom-ge"],
+        progress=(lambda name: progress(f"phantom {name}")) if progress else None,
+    )
     outcomes = run_cohort(out / "phantom", out / "results", model_path=model_path, workers=0,
                           progress=lambda d, t: progress(f"segmented {d}/{t}") if progress
                           else None)

@@ -248,8 +248,12 @@ def write_phantom_cohort(
     preview: bool = False,
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
+    first_scan_formats: Sequence[str] = (),
 ) -> list[Path]:
     """Generate and write a phantom cohort (one folder per scan, see module docstring).
+
+    ``first_scan_formats`` are written for the first scan of the first subject in addition to
+    ``formats`` (the demo's one DICOM study).
 
     ``preview`` adds ``preview.png`` to each study folder. ``workers`` > 1 generates scans in
     that many processes (each scan has its own random streams, so the bytes do not depend on
@@ -266,8 +270,10 @@ def write_phantom_cohort(
         raise InputError(f"phantom: --subjects must be at least 1, got {n_subjects}")
     if workers < 1:
         raise InputError(f"phantom: --workers must be at least 1, got {workers}")
+    first = expand_formats([*formats, *first_scan_formats])
     tasks = [
-        (Path(out_dir), seed, index, scan, fmts, echoes, preview)
+        (Path(out_dir), seed, index, scan, first if (index, scan) == (0, 1) else fmts, echoes,
+         preview)
         for index in range(n_subjects)
         for scan in ((1, 2) if rescans else (1,))
     ]

@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 
 from vertebrafat.core.image import WaterFatImage, spacing_from_affine
-from vertebrafat.core.table import DEFAULT_EROSION_MM, LevelMeasurement
+from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Labels
 from vertebrafat.workflows.study import Segmenter, analyse_study
 

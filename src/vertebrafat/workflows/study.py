@@ -3,7 +3,7 @@
 :func:`segment_study` runs it with the ONNX model; :func:`analyse_study` with any segmenter.
 
 The segmenter is any callable ``WaterFatImage -> Segmentation``: the ONNX model
-(``lambda img: segment.predict(model, img)``), or :func:`mask_segmenter` around a known mask
+(:func:`segment_study`), or :func:`mask_segmenter` around a known mask
 (a manual or truth mask; this is how the pipeline is tested without a model). Files are written
 by :mod:`vertebrafat.workflows.outputs`.
 """
@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from vertebrafat.core.errors import GeometryError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.core.table import DEFAULT_EROSION_MM, LevelMeasurement
+from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Mask, Volume
 from vertebrafat.levels.labeller import VertebraLabelling, label_segmentation
 from vertebrafat.measure import bmf_table

@@ -1,4 +1,4 @@
-"""The measurement table schema and its CSV/JSON round trip (io/table.py, table.py)."""
+"""The measurement table schema and its CSV/JSON round trip (core/schema.py, io/table.py)."""
 
 import json
 import math
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.core.table import COLUMNS, LevelMeasurement
+from vertebrafat.core.schema import COLUMNS, LevelMeasurement
 from vertebrafat.io.table import load_table, save_table, table_to_csv
 
 DESIGN_HEADER = (
