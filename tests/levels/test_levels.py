@@ -1,4 +1,4 @@
-"""Level naming: instances, order along the spine, anchors, flags (levels*.py).
+"""Level naming: instances, order along the spine, anchors, flags (levels/).
 
 Stacks are built as labelled blocks in tiny arrays laid out like MyoSegmenTUM: axis 0 = slices
 (left-right), axis 1 = rows (cranio-caudal, row 0 superior), axis 2 = cols (antero-posterior).

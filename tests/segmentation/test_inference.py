@@ -1,4 +1,4 @@
-"""segment: orientation, resampling, post-processing and ONNX inference on tiny exact cases.
+"""segmentation/: orientation, resampling, post-processing and ONNX inference on tiny exact cases.
 
 The model here is a hand-built ONNX graph (no torch): a 1x1 convolution whose softmax makes a
 pixel "vertebral body" exactly when its normalised water exceeds 0.5, so every expected mask is

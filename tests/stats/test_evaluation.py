@@ -1,4 +1,4 @@
-"""evaluate: exact per-level results on labelled blocks, probability maps, folders, CLI."""
+"""stats/evaluation.py and the evaluate verb: exact per-level results, probability maps, CLI."""
 
 from __future__ import annotations
 

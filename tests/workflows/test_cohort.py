@@ -1,4 +1,4 @@
-"""Cohort discovery and bookkeeping (cohort.py); the end-to-end run is in test_demo.py."""
+"""Cohort discovery and bookkeeping (workflows/cohort.py); the end-to-end run: test_end_to_end."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pieces of the reproduction of the reference study (reproduce.py, io/report.py)."""
+"""Pieces of the reproduction of the reference study (workflows/reproduce.py and report.py)."""
 
 from __future__ import annotations
 

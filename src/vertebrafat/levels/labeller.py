@@ -4,7 +4,7 @@ Steps (all geometry from the affine, never from the array order):
 
 1. instances: :func:`vertebrafat.levels.instances.split_instances` (3D components, bridged
    discs cut, side-by-side pieces of one body merged); small pieces far off the spine's curve
-   (false positives in the pelvis, :func:`off_spine`) are dropped;
+   (false positives in the pelvis, :func:`vertebrafat.levels.spine.off_spine`) are dropped;
 2. order: instance centroids in RAS mm, sorted by their projection on the spine's own axis
    (principal axis of the centroids, oriented to +S); a small piece that sits on top of a
    neighbour (centroid step under half the typical step, not cut by the field of view) is merged
@@ -38,17 +38,14 @@ from vertebrafat.core.image import WaterFatImage
 from vertebrafat.core.labels import LABEL_OF_LEVEL
 from vertebrafat.core.types import Affine, Labels, Mask
 from vertebrafat.levels.instances import SIX_CONNECTED, InstanceOptions, split_instances
+from vertebrafat.levels.naming import name_levels
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
     BodyShape,
     body_shape,
     count_sacral_fragments,
-    looks_like_sacrum,
 )
-
-T12 = 19
-_ABOVE_SACRUM = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6")
-_BELOW_T12 = ("L1", "L2", "L3", "L4", "L5", "L6")
+from vertebrafat.levels.spine import extend_fused, merge_stacked_fragments, off_spine, spine_order
 
 
 @dataclass(frozen=True)
@@ -150,16 +147,16 @@ def label_vertebrae(
         remap = np.zeros(n + 1, dtype=inst.dtype)
         remap[[i + 1 for i in keep]] = np.arange(1, len(keep) + 1)
         inst, shapes, n = remap[inst], [shapes[i] for i in keep], len(keep)
-    order = _spine_order(shapes)
+    order = spine_order(shapes)
     n_tail = 0 if extra is not None else count_sacral_fragments([shapes[i] for i in order])
-    n_tail = _extend_fused(order, n_tail, inst, aff) if n_tail else 0
+    n_tail = extend_fused(order, n_tail, inst, aff) if n_tail else 0
     tail = order[len(order) - n_tail :]
-    order, shapes, inst = _merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
+    order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     order += tail
     from_ribs = False
     if cue is None and rib_mask is not None:
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
-    names, study_flags, anchor = _name(
+    names, study_flags, anchor = name_levels(
         order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs
     )
     labels = np.zeros(body.shape, dtype=np.uint8)
@@ -238,247 +235,3 @@ def _largest_component(mask: npt.NDArray[np.bool_] | None) -> npt.NDArray[np.boo
     return np.asarray(comps == int(np.argmax(sizes)) + 1)
 
 
-OFF_SPINE_MM = 35.0
-OFF_SPINE_VOLUME = 0.5
-
-
-def off_spine(shapes: list[BodyShape]) -> set[int]:
-    """Indices of small pieces that lie beside the spine: volume under ``OFF_SPINE_VOLUME`` of
-    the median and centroid more than ``OFF_SPINE_MM`` left or right of the spine's curve.
-
-    The curve is the left-right coordinate as a quadratic in the position along the principal
-    axis, fitted through the centroids of the full-size instances (at least four). A body's own
-    pieces lie within its half width (at most 26 mm) of the curve, whatever the scoliosis; the
-    1.0-1.4 mL pieces a water-only model puts in the iliac bones lie 64-66 mm lateral (phantom
-    seed 7 P003), and counting them as bodies made a false ``gap``. Only the left-right offset
-    counts: small sacral segments below the fitted bodies sit on the midline, but an
-    extrapolated lordosis can put them 30 mm or more from the curve in the sagittal plane.
-    """
-    if len(shapes) < 5:
-        return set()
-    centres = np.array([s.centre_mm for s in shapes])
-    volumes = np.array([s.volume_ml for s in shapes])
-    big = volumes >= OFF_SPINE_VOLUME * float(np.median(volumes))
-    if int(big.sum()) < 4:
-        return set()
-    mean = centres[big].mean(axis=0)
-    axis = np.linalg.svd(centres[big] - mean, full_matrices=False)[2][0]
-    t = (centres - mean) @ axis
-    lateral = centres[:, 0]  # RAS x: left-right
-    fit = np.polynomial.polynomial.polyfit(t[big], lateral[big], 2)
-    distance = np.abs(lateral - np.polynomial.polynomial.polyval(t, fit))
-    return {int(i) for i in np.flatnonzero(~big & (distance > OFF_SPINE_MM))}
-
-
-def _spine_order(shapes: list[BodyShape]) -> list[int]:
-    """Instance indices ordered top (most superior) to bottom along the spine's own axis."""
-    centres = np.array([s.centre_mm for s in shapes])
-    if len(shapes) < 3:
-        return [int(i) for i in np.argsort(-centres[:, 2], kind="stable")]
-    axis = np.linalg.svd(centres - centres.mean(axis=0), full_matrices=False)[2][0]
-    if abs(axis[2]) < np.cos(np.deg2rad(60.0)):
-        axis = np.array([0.0, 0.0, 1.0])  # centroids not spread along S: fall back to +S
-    axis = axis if axis[2] >= 0 else -axis
-    return [int(i) for i in np.argsort(-(centres @ axis), kind="stable")]
-
-
-FUSED_GAP_MM = 3.5
-FUSED_CONTACT = 0.25
-
-
-def _extend_fused(
-    order: list[int], n_tail: int, inst: npt.NDArray[np.int32], aff: npt.NDArray[np.float64]
-) -> int:
-    """Grow the sacral tail upward over pieces fused to it: closest gap < FUSED_GAP_MM over at
-    least FUSED_CONTACT of the endplate (see :func:`_contact_fraction`).
-
-    Sacral segments are separated by a thin remnant disc (~2 mm) across the whole endplate,
-    lumbar bodies by a disc of 5-13 mm: phantom S1/S2/S3 closest gaps measure 1.1-3 mm at 1.4 x
-    3.9 mm voxels with contact fractions 0.46-1.2, phantom L5/S1 and MyoSegmenTUM L5/sacral-piece
-    gaps >= 7 mm. A mask that bridges a lumbar disc, or comes within a few mm of the next body at
-    one corner, gives a narrow contact: 0.004-0.07 on the model's MyoSegmenTUM masks (myo05, 30,
-    44), so those stay separate bodies. From the mask alone a sacralised L5 (3 mm L5/S1 disc)
-    is taken into the sacrum (VerSe would call it L5): stopping the tail at its first full-size
-    segment fixed that but broke phantom subjects whose S1 is split in two, so the model's
-    sacrum class is what names it right. At least 3 bodies stay above the sacrum.
-    """
-    spacing = np.linalg.norm(aff[:3, :3], axis=0)
-    while len(order) - n_tail - 1 >= 3:
-        above, below = order[len(order) - n_tail - 1], order[len(order) - n_tail]
-        box = ndi.find_objects(((inst == above + 1) | (inst == below + 1)).astype(np.int32))[0]
-        upper, lower = inst[box] == above + 1, inst[box] == below + 1
-        dist = ndi.distance_transform_edt(~lower, sampling=spacing)
-        if float(dist[upper].min()) >= FUSED_GAP_MM:
-            break
-        near = upper & (dist < FUSED_GAP_MM + float(spacing.max()))
-        offset = np.array([sl.start for sl in box], dtype=np.float64)
-        if _contact_fraction(near, upper, lower, aff, offset) < FUSED_CONTACT:
-            break
-        n_tail += 1
-    return n_tail
-
-
-def _contact_fraction(
-    near: npt.NDArray[np.bool_],
-    upper: npt.NDArray[np.bool_],
-    lower: npt.NDArray[np.bool_],
-    aff: npt.NDArray[np.float64],
-    offset: npt.NDArray[np.float64],
-) -> float:
-    """Area of ``near`` over the smaller cross-section of ``upper`` and ``lower``, all projected
-    on the plane normal to the line between their centroids (1 mm cells, world coordinates).
-
-    ``offset`` is the voxel index of the arrays' origin in the full volume.
-    """
-    def world(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
-        return np.asarray((np.argwhere(m) + offset) @ aff[:3, :3].T + aff[:3, 3])
-
-    pu, pl = world(upper), world(lower)
-    normal = pl.mean(axis=0) - pu.mean(axis=0)
-    normal /= np.linalg.norm(normal)
-    e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
-    e1 /= np.linalg.norm(e1)
-    plane = np.stack([e1, np.cross(normal, e1)], axis=1)
-
-    def area(points: npt.NDArray[np.float64]) -> int:
-        return len(np.unique(np.floor(points @ plane).astype(np.int64), axis=0))
-
-    return area(world(near)) / min(area(pu), area(pl))
-
-
-def _steps(order: list[int], shapes: list[BodyShape]) -> npt.NDArray[np.float64]:
-    c = np.array([shapes[i].centre_mm for i in order])
-    return np.linalg.norm(np.diff(c, axis=0), axis=1)
-
-
-def _merge_stacked_fragments(
-    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
-    aff: npt.NDArray[np.float64],
-) -> tuple[list[int], list[BodyShape], npt.NDArray[np.int32]]:
-    """Merge a small, uncut piece into the neighbour it sits on (step < half the median)."""
-    while len(order) >= 3:
-        steps = _steps(order, shapes)
-        vols = np.array([shapes[i].volume_ml for i in order])
-        typical_vol, typical_step = float(np.median(vols)), float(np.median(steps))
-        merged = False
-        for k, step in enumerate(steps):
-            a, b = order[k], order[k + 1]
-            small = a if shapes[a].volume_ml < shapes[b].volume_ml else b
-            if step < 0.5 * typical_step and shapes[small].volume_ml < 0.4 * typical_vol and (
-                not shapes[small].touches_border
-            ):
-                keep = b if small == a else a
-                inst[inst == small + 1] = keep + 1
-                shapes[keep] = body_shape(inst == keep + 1, aff)
-                order = [i for i in order if i != small]
-                merged = True
-                break
-        if not merged:
-            break
-    return order, shapes, inst
-
-
-def _name(
-    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
-    sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
-    *, rib_cue: bool = False,
-) -> tuple[list[str], tuple[str, ...], str]:
-    """Level names for ``order`` (top to bottom), the study flags and the anchor.
-
-    A T12 cue found from ribs (``rib_cue``) may only reveal an L6: with the sacrum in view it is
-    used when it leaves five or six lumbar bodies, and ignored otherwise (a rib-class speck on
-    a lumbar body must not rename the spine)."""
-    sacrum_pos = len(order) - n_tail if n_tail else _sacrum_position(order, shapes, inst, sacrum)
-    # position of each body counted from the top, gaps skipped; no gap is looked for in or
-    # into the sacrum (its segments and the L5/S1 step differ from the lumbar spacing)
-    above = order if sacrum_pos is None else order[:sacrum_pos]
-    slots = _slots(above, shapes)
-    slots += list(range(slots[-1] + 1 if slots else 0, (slots[-1] + 1 if slots else 0)
-                        + len(order) - len(above)))
-    flags: list[str] = ["gap"] if slots[-1] != len(order) - 1 else []
-    t12_pos = _overlap_position(order, inst, t12)
-    if rib_cue and sacrum_pos is not None and t12_pos is not None:
-        if t12_pos >= sacrum_pos or slots[sacrum_pos] - slots[t12_pos] - 1 not in (5, 6):
-            t12_pos = None
-    if sacrum_pos is None and t12_pos is None:
-        flags += ["no_sacrum", "uncertain_level"]
-        return _count_up(slots, slots[-1] + 1, _ABOVE_SACRUM), tuple(flags), "bottom"
-    if sacrum_pos is None:
-        assert t12_pos is not None
-        flags.append("no_sacrum")
-        return _count_down(slots, slots[t12_pos]), tuple(flags), "t12"
-    names = _count_up(slots, slots[sacrum_pos], _ABOVE_SACRUM)
-    names[sacrum_pos:] = ["S1"] * (len(order) - sacrum_pos)
-    if t12_pos is not None and t12_pos < sacrum_pos:
-        n_lumbar = slots[sacrum_pos] - slots[t12_pos] - 1
-        if n_lumbar != 5:
-            flags.append("transitional")
-            names[:sacrum_pos] = _count_down(slots[:sacrum_pos], slots[t12_pos])
-            if n_lumbar not in (4, 6):
-                flags.append("uncertain_level")
-    return names, tuple(flags), "sacrum"
-
-
-def _slots(order: list[int], shapes: list[BodyShape]) -> list[int]:
-    """Position of each body from the top, skipping ``round(step / typical) - 1`` at gaps.
-
-    ``typical`` is the median of the (up to) two steps on each side: body spacing grows
-    caudally (thoracic bodies are shorter), so a global median would see gaps that are not.
-    A step counts as a gap above 1.6 times the typical step.
-    """
-    if len(order) < 3:
-        return list(range(len(order)))
-    steps = _steps(order, shapes)
-    slots = [0]
-    for k, step in enumerate(steps):
-        near = np.concatenate([steps[max(k - 2, 0) : k], steps[k + 1 : k + 3]])
-        typical = float(np.median(near))
-        missing = max(round(step / typical) - 1, 0) if step > 1.6 * typical else 0
-        slots.append(slots[-1] + 1 + missing)
-    return slots
-
-
-def _count_up(slots: list[int], anchor_slot: int, names_up: tuple[str, ...]) -> list[str]:
-    """Names for bodies above a sacrum at ``anchor_slot``: one slot above is L5, and so on."""
-    out = []
-    for s in slots:
-        k = anchor_slot - s - 1
-        out.append(names_up[k] if 0 <= k < len(names_up) else "?")
-    return out
-
-
-def _count_down(slots: list[int], t12_slot: int) -> list[str]:
-    """Names counted down from T12 at ``t12_slot`` (above it: T11, T10, ...)."""
-    out = []
-    for s in slots:
-        k = s - t12_slot
-        if k >= 1:
-            out.append(_BELOW_T12[k - 1] if k <= len(_BELOW_T12) else "?")
-        else:
-            out.append(_ABOVE_SACRUM[5 - k] if 5 - k < len(_ABOVE_SACRUM) else "?")
-    return out
-
-
-def _sacrum_position(
-    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
-    sacrum: npt.NDArray[np.bool_] | None,
-) -> int | None:
-    """Index in ``order`` of the sacrum: the model's sacrum class, else a sacrum-shaped bottom."""
-    if sacrum is not None and sacrum.any():
-        return _overlap_position(order, inst, sacrum)
-    if len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):
-        return len(order) - 1
-    return None
-
-
-def _overlap_position(
-    order: list[int], inst: npt.NDArray[np.int32], cue: npt.NDArray[np.bool_] | None
-) -> int | None:
-    """Index in ``order`` of the instance that overlaps ``cue`` most (None if no overlap)."""
-    if cue is None or not cue.any():
-        return None
-    counts = np.bincount(inst[cue].ravel(), minlength=int(inst.max()) + 1)
-    counts[0] = 0
-    if counts.max() == 0:
-        return None
-    return order.index(int(np.argmax(counts)) - 1)

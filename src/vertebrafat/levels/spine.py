@@ -1,0 +1,158 @@
+"""The spine as an ordered chain of body instances.
+
+Small pieces far off the spine's curve are dropped (:func:`off_spine`); instances are ordered
+along the spine's own axis (:func:`spine_order`); a fused sacral tail is extended
+(:func:`extend_fused`) and small pieces stacked on a neighbour are merged into it
+(:func:`merge_stacked_fragments`). Geometry comes from the affine, never from the array order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage as ndi
+
+from vertebrafat.levels.sacrum import BodyShape, body_shape
+
+OFF_SPINE_MM = 35.0
+
+
+OFF_SPINE_VOLUME = 0.5
+
+
+def off_spine(shapes: list[BodyShape]) -> set[int]:
+    """Indices of small pieces that lie beside the spine: volume under ``OFF_SPINE_VOLUME`` of
+    the median and centroid more than ``OFF_SPINE_MM`` left or right of the spine's curve.
+
+    The curve is the left-right coordinate as a quadratic in the position along the principal
+    axis, fitted through the centroids of the full-size instances (at least four). A body's own
+    pieces lie within its half width (at most 26 mm) of the curve, whatever the scoliosis; the
+    1.0-1.4 mL pieces a water-only model puts in the iliac bones lie 64-66 mm lateral (phantom
+    seed 7 P003), and counting them as bodies made a false ``gap``. Only the left-right offset
+    counts: small sacral segments below the fitted bodies sit on the midline, but an
+    extrapolated lordosis can put them 30 mm or more from the curve in the sagittal plane.
+    """
+    if len(shapes) < 5:
+        return set()
+    centres = np.array([s.centre_mm for s in shapes])
+    volumes = np.array([s.volume_ml for s in shapes])
+    big = volumes >= OFF_SPINE_VOLUME * float(np.median(volumes))
+    if int(big.sum()) < 4:
+        return set()
+    mean = centres[big].mean(axis=0)
+    axis = np.linalg.svd(centres[big] - mean, full_matrices=False)[2][0]
+    t = (centres - mean) @ axis
+    lateral = centres[:, 0]  # RAS x: left-right
+    fit = np.polynomial.polynomial.polyfit(t[big], lateral[big], 2)
+    distance = np.abs(lateral - np.polynomial.polynomial.polyval(t, fit))
+    return {int(i) for i in np.flatnonzero(~big & (distance > OFF_SPINE_MM))}
+
+
+def spine_order(shapes: list[BodyShape]) -> list[int]:
+    """Instance indices ordered top (most superior) to bottom along the spine's own axis."""
+    centres = np.array([s.centre_mm for s in shapes])
+    if len(shapes) < 3:
+        return [int(i) for i in np.argsort(-centres[:, 2], kind="stable")]
+    axis = np.linalg.svd(centres - centres.mean(axis=0), full_matrices=False)[2][0]
+    if abs(axis[2]) < np.cos(np.deg2rad(60.0)):
+        axis = np.array([0.0, 0.0, 1.0])  # centroids not spread along S: fall back to +S
+    axis = axis if axis[2] >= 0 else -axis
+    return [int(i) for i in np.argsort(-(centres @ axis), kind="stable")]
+
+
+FUSED_GAP_MM = 3.5
+
+
+FUSED_CONTACT = 0.25
+
+
+def extend_fused(
+    order: list[int], n_tail: int, inst: npt.NDArray[np.int32], aff: npt.NDArray[np.float64]
+) -> int:
+    """Grow the sacral tail upward over pieces fused to it: closest gap < FUSED_GAP_MM over at
+    least FUSED_CONTACT of the endplate (see :func:`_contact_fraction`).
+
+    Sacral segments are separated by a thin remnant disc (~2 mm) across the whole endplate,
+    lumbar bodies by a disc of 5-13 mm: phantom S1/S2/S3 closest gaps measure 1.1-3 mm at 1.4 x
+    3.9 mm voxels with contact fractions 0.46-1.2, phantom L5/S1 and MyoSegmenTUM L5/sacral-piece
+    gaps >= 7 mm. A mask that bridges a lumbar disc, or comes within a few mm of the next body at
+    one corner, gives a narrow contact: 0.004-0.07 on the model's MyoSegmenTUM masks (myo05, 30,
+    44), so those stay separate bodies. From the mask alone a sacralised L5 (3 mm L5/S1 disc)
+    is taken into the sacrum (VerSe would call it L5): stopping the tail at its first full-size
+    segment fixed that but broke phantom subjects whose S1 is split in two, so the model's
+    sacrum class is what names it right. At least 3 bodies stay above the sacrum.
+    """
+    spacing = np.linalg.norm(aff[:3, :3], axis=0)
+    while len(order) - n_tail - 1 >= 3:
+        above, below = order[len(order) - n_tail - 1], order[len(order) - n_tail]
+        box = ndi.find_objects(((inst == above + 1) | (inst == below + 1)).astype(np.int32))[0]
+        upper, lower = inst[box] == above + 1, inst[box] == below + 1
+        dist = ndi.distance_transform_edt(~lower, sampling=spacing)
+        if float(dist[upper].min()) >= FUSED_GAP_MM:
+            break
+        near = upper & (dist < FUSED_GAP_MM + float(spacing.max()))
+        offset = np.array([sl.start for sl in box], dtype=np.float64)
+        if _contact_fraction(near, upper, lower, aff, offset) < FUSED_CONTACT:
+            break
+        n_tail += 1
+    return n_tail
+
+
+def _contact_fraction(
+    near: npt.NDArray[np.bool_],
+    upper: npt.NDArray[np.bool_],
+    lower: npt.NDArray[np.bool_],
+    aff: npt.NDArray[np.float64],
+    offset: npt.NDArray[np.float64],
+) -> float:
+    """Area of ``near`` over the smaller cross-section of ``upper`` and ``lower``, all projected
+    on the plane normal to the line between their centroids (1 mm cells, world coordinates).
+
+    ``offset`` is the voxel index of the arrays' origin in the full volume.
+    """
+    def world(m: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+        return np.asarray((np.argwhere(m) + offset) @ aff[:3, :3].T + aff[:3, 3])
+
+    pu, pl = world(upper), world(lower)
+    normal = pl.mean(axis=0) - pu.mean(axis=0)
+    normal /= np.linalg.norm(normal)
+    e1 = np.cross(normal, [1.0, 0.0, 0.0] if abs(normal[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    plane = np.stack([e1, np.cross(normal, e1)], axis=1)
+
+    def area(points: npt.NDArray[np.float64]) -> int:
+        return len(np.unique(np.floor(points @ plane).astype(np.int64), axis=0))
+
+    return area(world(near)) / min(area(pu), area(pl))
+
+
+def spine_steps(order: list[int], shapes: list[BodyShape]) -> npt.NDArray[np.float64]:
+    c = np.array([shapes[i].centre_mm for i in order])
+    return np.linalg.norm(np.diff(c, axis=0), axis=1)
+
+
+def merge_stacked_fragments(
+    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
+    aff: npt.NDArray[np.float64],
+) -> tuple[list[int], list[BodyShape], npt.NDArray[np.int32]]:
+    """Merge a small, uncut piece into the neighbour it sits on (step < half the median)."""
+    while len(order) >= 3:
+        steps = spine_steps(order, shapes)
+        vols = np.array([shapes[i].volume_ml for i in order])
+        typical_vol, typical_step = float(np.median(vols)), float(np.median(steps))
+        merged = False
+        for k, step in enumerate(steps):
+            a, b = order[k], order[k + 1]
+            small = a if shapes[a].volume_ml < shapes[b].volume_ml else b
+            if step < 0.5 * typical_step and shapes[small].volume_ml < 0.4 * typical_vol and (
+                not shapes[small].touches_border
+            ):
+                keep = b if small == a else a
+                inst[inst == small + 1] = keep + 1
+                shapes[keep] = body_shape(inst == keep + 1, aff)
+                order = [i for i in order if i != small]
+                merged = True
+                break
+        if not merged:
+            break
+    return order, shapes, inst
