@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-import nibabel as nib
 import numpy as np
 import numpy.typing as npt
 
@@ -31,7 +30,8 @@ from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import StudyMeta, WaterFatImage
 from vertebrafat.core.labels import SACRUM_LABEL, THORACIC_LABELS
 from vertebrafat.core.model_card import CHANNELS, ModelCard
-from vertebrafat.core.types import Labels
+from vertebrafat.core.types import Labels, Volume
+from vertebrafat.io.nifti import read_nifti
 from vertebrafat.segmentation.inference import (
     canonical_axes,
     canonical_input,
@@ -92,26 +92,23 @@ def subject_folders(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load_subject(folder: Path, *, annotated: bool = True) -> Subject:
-    """Read a subject folder with nibabel (FF assumed in percent); ``annotated=False`` ignores
+    """Read a subject folder (FF assumed in percent); ``annotated=False`` ignores
     ``annotated_slices.json`` (labels drawn on every slice, e.g. phantom truth). An optional
     ``ribs.nii.gz`` (non-zero = rib) is the rib truth."""
-    arrays: dict[str, npt.NDArray[np.float32]] = {}
+    arrays: dict[str, Volume] = {}
     affine = None
     for role in CHANNELS:
         f = folder / f"{role}.nii.gz"
         if f.is_file():
-            img = cast(nib.Nifti1Image, nib.load(str(f)))
-            arrays[role] = np.asarray(img.dataobj, dtype=np.float32)
-            affine = img.affine if affine is None else affine
+            data, aff = read_nifti(f)
+            arrays[role] = cast(Volume, data)
+            affine = aff if affine is None else affine
     if "water" not in arrays or affine is None:
         raise InputError(f"{folder}: no water.nii.gz")
-    labels = np.asarray(
-        cast(nib.Nifti1Image, nib.load(str(folder / "labels.nii.gz"))).dataobj
-    ).astype(np.uint8)
+    labels = read_nifti(folder / "labels.nii.gz", as_float32=False)[0].astype(np.uint8)
     ribs = None
     if (folder / "ribs.nii.gz").is_file():
-        ribs_img = cast(nib.Nifti1Image, nib.load(str(folder / "ribs.nii.gz")))
-        ribs = np.asarray(ribs_img.dataobj) > 0
+        ribs = np.asarray(read_nifti(folder / "ribs.nii.gz", as_float32=False)[0], float) > 0
         if ribs.shape != labels.shape:
             raise InputError(f"{folder / 'ribs.nii.gz'}: shape {ribs.shape} differs from labels")
     slices = None
