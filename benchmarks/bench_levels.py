@@ -278,6 +278,70 @@ def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) ->
           "LoA within +-1.5)")
 
 
+def spine_verdict(truth: np.ndarray, labels: np.ndarray, flags: tuple[str, ...]) -> dict[str, int]:
+    """One spine's naming: vertebrae right/total (L1-L5 of the truth), and whether the spine is
+    right, shifted (any truth body named as another level), and shifted silently (without
+    ``uncertain_level``)."""
+    right = total = 0
+    for lab in [int(v) for v in np.unique(truth) if 20 <= v <= 24]:
+        inside = labels[truth == lab]
+        hit = inside[inside > 0]
+        total += 1
+        right += int(hit.size > 0 and int(np.bincount(hit).argmax()) == lab)
+    wrong = right < total
+    uncertain = "uncertain_level" in flags
+    return {"right": right, "total": total, "spine_right": int(not wrong),
+            "shifted": int(wrong), "silent": int(wrong and not uncertain),
+            "uncertain_right": int(uncertain and not wrong)}
+
+
+def bench_cv(prefix: str) -> None:
+    """Level naming of cross-validated fold models on the MyoSegmenTUM subjects each held out.
+
+    ``prefix``: the fold models are ``PREFIX-f0`` ... ``PREFIX-f4`` (``train --fold K``), each
+    naming only its own held-out fifth, on its predicted masks, water only.
+    """
+    import json
+
+    from vertebrafat.io.nifti import read_nifti
+    from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.loading import load_model, load_study
+
+    totals = {"right": 0, "total": 0, "spine_right": 0, "shifted": 0, "silent": 0,
+              "uncertain_right": 0}
+    spines = 0
+    print(f"\nCross-validated level naming on MyoSegmenTUM ({prefix}-f0..f4, water only)")
+    print(f"{'fold':5s} {'subject':8s} {'named':>6s} {'anchor':>8s}  flags")
+    for k in range(5):
+        onnx = Path(f"{prefix}-f{k}") / "vertebrafat-unet-default.onnx"
+        if not onnx.is_file():
+            print(f"{onnx}: missing, fold {k} skipped")
+            continue
+        card = json.loads(onnx.with_suffix(".json").read_text())
+        net = load_model(onnx)
+        for name in (s.split("/")[-1] for s in card["training"]["validation_subjects"]):
+            if not (MYO / name / "labels.nii.gz").is_file():
+                continue
+            image = load_study(MYO / name / "water.nii.gz")
+            result = label_segmentation(predict(net, image), image.affine)
+            truth = np.asarray(read_nifti(MYO / name / "labels.nii.gz", as_float32=False)[0])
+            v = spine_verdict(truth, result.labels, result.study_flags)
+            totals = {key: totals[key] + v[key] for key in totals}
+            spines += 1
+            print(f"{k:<5d} {name:8s} {v['right']}/{v['total']:<4d} {result.anchor:>8s}  "
+                  f"{';'.join(result.study_flags)}")
+    if not spines:
+        return
+    print(f"\n{'set':34s} {'vertebrae right':>16s} {'spines shifted':>15s} {'silent':>7s} "
+          f"{'uncertain on right':>19s}")
+    pct = 100 * totals["right"] / totals["total"]
+    print(f"{'MyoSegmenTUM CV, predicted masks':34s} "
+          f"{totals['right']:>4d}/{totals['total']:<4d}{pct:5.1f}% "
+          f"{totals['shifted']:>8d}/{spines:<6d} {totals['silent']:>7d} "
+          f"{totals['uncertain_right']:>10d}/{totals['spine_right']:<8d}")
+    print(f"{'target (issue 14)':34s} {'>= 99 %':>16s} {'':>15s} {'0':>7s} {'<= 10 %':>19s}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phantom", type=int, default=12, help="phantom subjects (0: none)")
@@ -285,10 +349,19 @@ def main() -> None:
     parser.add_argument("--no-myo", action="store_true", help="skip MyoSegmenTUM truth masks")
     parser.add_argument("--model", help="also name a model's predicted MyoSegmenTUM masks")
     parser.add_argument("--model-subjects", choices=("heldout", "all"), default="heldout")
+    parser.add_argument("--cv", metavar="PREFIX",
+                        help="fold models PREFIX-f0..f4 each name their held-out MyoSegmenTUM "
+                             "subjects (water only); nothing else runs")
     parser.add_argument("--hard", action="store_true",
                         help="phantom subjects: p 0.5 of a fracture and of a transitional "
                              "vertebra each")
     args = parser.parse_args()
+    if args.cv:
+        if not MYO.is_dir():
+            print(f"MyoSegmenTUM not found at {MYO}: skipped")
+            return
+        bench_cv(args.cv)
+        return
     if not args.no_myo:
         bench_myosegmentum()
     if args.model and not args.no_myo:

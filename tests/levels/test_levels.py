@@ -157,10 +157,13 @@ def test_a_rib_on_one_side_only_is_no_t12_cue() -> None:
     truth, spans = stack(8, sacrum=True)
     ribs = _ribs_at(truth, spans, {0: "both", 1: "right"})  # body 1's left rib missed
     result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
-    # T12 would be body 0: seven lumbar bodies fit no count, so the rib cue is ignored and the
-    # sacrum names the bodies
+    # T12 would be body 0: seven lumbar bodies fit no count, so the rib cue does not rename the
+    # spine (the sacrum names the bodies), but it disagrees with the sacrum: uncertain_level
     assert names_top_down(result.labels, truth) == [17, 18, 19, 20, 21, 22, 23, 24, 26]
-    assert result.study_flags == ()
+    assert result.study_flags == ("uncertain_level",)
+    verdicts = {c.name: c.verdict for c in result.cues}
+    assert verdicts == {"sacrum_shape": "agrees", "t12_ribs": "disagrees"}
+    assert result.confidence == "low"
     truth7, spans7 = stack(7, sacrum=True)
     lone = _ribs_at(truth7, spans7, {1: "left"})
     plain = label_vertebrae(truth7 > 0, AFFINE, ribs=lone)
@@ -173,7 +176,12 @@ def test_ribs_against_a_lumbar_body_do_not_rename_the_spine() -> None:
     ribs = _ribs_at(truth, spans, {0: "both", 1: "both", 3: "both"})  # ribs also beside L2
     result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
     assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 26]
-    assert result.study_flags == ()
+    # the names stay the sacrum's; the rib cue (last rib-bearing body: L2) disagrees
+    assert result.study_flags == ("uncertain_level",)
+    assert result.naming()["cues"] == [
+        {"cue": "sacrum_shape", "strength": "strong", "verdict": "agrees"},
+        {"cue": "t12_ribs", "strength": "strong", "verdict": "disagrees"},
+    ]
 
 
 def test_stack_cut_at_the_top_is_flagged_partial_and_still_named() -> None:
@@ -457,3 +465,84 @@ def test_a_disc_bridged_over_16_mm_is_still_cut() -> None:
     assert n == 2
     assert len(np.unique(inst[:, 0:28])) == 1 and len(np.unique(inst[:, 36:64])) == 1
     assert inst[0, 0, 0] != inst[0, 63, 0]
+
+
+def _stack_with_piece(piece_slices: slice, piece_rows: int) -> tuple[np.ndarray, int]:
+    """T12, L1..L5, a piece between L5 and a long sacrum (label 99), the sacrum; 2 mm voxels."""
+    truth, spans = stack(6, sacrum=False)
+    rows = spans[-1][1] + GAP + piece_rows + GAP + 16 + 2
+    out = np.zeros((7, rows, 12), dtype=np.uint8)
+    out[:, : truth.shape[1]] = truth
+    top = spans[-1][1] + GAP
+    cols = slice(1, 11) if piece_rows > 2 else slice(2, 10)
+    out[piece_slices, top : top + piece_rows, cols] = 99
+    start = top + piece_rows + GAP
+    out[1:6, start : start + 16, 2:10] = 7
+    return out, top
+
+
+@pytest.mark.parametrize(
+    ("piece_slices", "piece_rows"),
+    [pytest.param(slice(1, 6), 2, id="small-piece-between-l5-and-sacrum"),  # 0.64 mL
+     pytest.param(slice(3, 4), 8, id="one-slice-sacral-sliver")],  # 0.64 mL, one slice
+)
+def test_pieces_that_are_not_bodies_are_not_counted(piece_slices: slice, piece_rows: int) -> None:
+    """A small piece between L5 and the sacrum (0.33 of a body) and a sliver one sagittal
+    slice wide are no vertebra: they get no label, the count runs over them (no L6, no
+    transitional), and the labelling says how many pieces it left out."""
+    truth, _ = _stack_with_piece(piece_slices, piece_rows)
+    body = truth > 0
+    result = label_vertebrae(body, AFFINE)
+    assert [int(np.bincount(result.labels[truth == k]).argmax()) for k in (1, 2, 3, 4, 5, 6, 7)
+            ] == [19, 20, 21, 22, 23, 24, 26]
+    assert set(np.unique(result.labels[truth == 99])) == {0}
+    assert result.dropped == 1
+    assert result.study_flags == ()
+
+
+def test_sacrum_class_on_l5_with_a_body_below_is_uncertain() -> None:
+    """The model calls the true L5 "sacrum" (a real failure on unseen spines): a full-sized
+    body below it, and the long true sacrum, disagree; the shifted names are flagged."""
+    truth, _ = stack(6, sacrum=True)  # T12, L1..L5, sacrum
+    on_l5 = truth == 6
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=on_l5)
+    assert "uncertain_level" in result.study_flags
+    assert result.confidence == "low"
+    verdicts = {c.name: c.verdict for c in result.cues}
+    assert verdicts["sacrum_class"] == "agrees"
+    assert verdicts["body_below_sacrum"] == "disagrees"
+    assert verdicts["sacrum_shape"] == "disagrees"
+
+
+@pytest.mark.parametrize(
+    ("n", "with_class", "with_t12", "confidence", "cues"),
+    [pytest.param(6, True, True, "high", 3, id="sacrum-class-shape-and-t12"),
+     pytest.param(6, True, False, "high", 2, id="sacrum-class-and-shape"),
+     pytest.param(6, False, False, "medium", 1, id="sacrum-shape-only"),
+     pytest.param(7, True, False, "medium", 1, id="class-on-a-short-s1-only")],
+)
+def test_confidence_counts_agreeing_strong_cues(
+    n: int, with_class: bool, with_t12: bool, confidence: str, cues: int
+) -> None:
+    """Six bodies (T12, L1..L5) above a long sacrum; or seven bodies, the seventh a short S1
+    that only the model's sacrum class tells from a lumbar body."""
+    truth, spans = stack(n, sacrum=n == 6)
+    t12 = np.zeros(truth.shape, dtype=bool)
+    t12[3, spans[0][0] + 2, 5] = True
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=(truth == 7) if with_class else None,
+                             t12=t12 if with_t12 else None)
+    assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 24, 26]
+    assert result.confidence == confidence
+    assert result.study_flags == ()
+    assert len(result.cues) == cues
+    assert all(c.verdict == "agrees" for c in result.cues)
+
+
+def test_no_anchor_is_one_weak_cue_and_uncertain() -> None:
+    truth, _ = stack(5)
+    result = label_vertebrae(truth > 0, AFFINE)
+    assert result.naming() == {
+        "anchor": "bottom", "confidence": "low", "flags": ["no_sacrum", "uncertain_level"],
+        "cues": [{"cue": "lowest_body", "strength": "weak", "verdict": "agrees"}],
+        "pieces_not_counted": 0,
+    }

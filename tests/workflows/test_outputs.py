@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -42,6 +43,14 @@ def test_all_outputs_are_written(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(img.dataobj), result.labelling.labels)
     assert np.allclose(img.affine, AFFINE)
     assert [r.level for r in load_table(paths["csv"])] == ["L3", "L4", "L5"]
+    data = json.loads(paths["json"].read_text())
+    assert [r["level"] for r in data["rows"]] == ["L3", "L4", "L5"]
+    # three bodies, no sacrum: named up from the lowest body, one weak cue, uncertain
+    assert data["naming"] == {
+        "anchor": "bottom", "confidence": "low", "flags": ["no_sacrum", "uncertain_level"],
+        "cues": [{"cue": "lowest_body", "strength": "weak", "verdict": "agrees"}],
+        "pieces_not_counted": 0,
+    }
     assert paths["qc"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left
 

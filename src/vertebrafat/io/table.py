@@ -7,7 +7,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vertebrafat.core.errors import InputError
@@ -32,6 +32,16 @@ def table_to_csv(rows: Sequence[LevelMeasurement]) -> str:
 
 def table_to_json(rows: Sequence[LevelMeasurement]) -> str:
     """JSON text: a list of row objects; NaN becomes ``null``, flags a list."""
+    return json.dumps(_rows(rows), indent=2) + "\n"
+
+
+def study_json(rows: Sequence[LevelMeasurement], naming: Mapping[str, object]) -> str:
+    """A study's ``bmf.json``: ``{"rows": [...], "naming": {...}}``, the rows as in
+    :func:`table_to_json` and the level naming's anchor, confidence, flags and cue verdicts."""
+    return json.dumps({"rows": _rows(rows), "naming": dict(naming)}, indent=2) + "\n"
+
+
+def _rows(rows: Sequence[LevelMeasurement]) -> list[dict[str, object]]:
     out = []
     for r in rows:
         d: dict[str, object] = dict(r.row())
@@ -40,7 +50,7 @@ def table_to_json(rows: Sequence[LevelMeasurement]) -> str:
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None
         out.append(d)
-    return json.dumps(out, indent=2) + "\n"
+    return out
 
 
 def save_table(rows: Sequence[LevelMeasurement], path: str | os.PathLike[str]) -> None:

@@ -38,14 +38,20 @@ from vertebrafat.core.image import WaterFatImage
 from vertebrafat.core.labels import LABEL_OF_LEVEL
 from vertebrafat.core.types import Affine, Labels, Mask
 from vertebrafat.levels.instances import SIX_CONNECTED, InstanceOptions, split_instances
-from vertebrafat.levels.naming import name_levels
+from vertebrafat.levels.naming import Cue, name_levels
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
     BodyShape,
     body_shape,
     count_sacral_fragments,
 )
-from vertebrafat.levels.spine import extend_fused, merge_stacked_fragments, off_spine, spine_order
+from vertebrafat.levels.spine import (
+    drop_non_bodies,
+    extend_fused,
+    merge_stacked_fragments,
+    off_spine,
+    spine_order,
+)
 
 
 @dataclass(frozen=True)
@@ -55,13 +61,26 @@ class VertebraLabelling:
     ``labels``: uint8 ``(slices, rows, cols)`` in the VerSe convention. ``level_flags``: label ->
     flags of that body (``partial_fov``). ``study_flags``: flags of the whole naming
     (``no_sacrum``, ``uncertain_level``, ``transitional``, ``gap``). ``anchor``: what the count
-    started from (``sacrum``, ``t12``, ``bottom``; ``none`` for an empty mask).
+    started from (``sacrum``, ``t12``, ``bottom``; ``none`` for an empty mask). ``cues``: every
+    cue's vote on the lumbosacral junction and its verdict, ``confidence`` ``high``, ``medium``
+    or ``low`` (:mod:`vertebrafat.levels.naming`). ``dropped``: pieces left out of the count as
+    not bodies (one sagittal slice, or small between two bodies); they get no label.
     """
 
     labels: Labels
     level_flags: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
     study_flags: tuple[str, ...] = ()
     anchor: str = "none"
+    cues: tuple[Cue, ...] = ()
+    confidence: str = "none"
+    dropped: int = 0
+
+    def naming(self) -> dict[str, object]:
+        """The naming's anchor, confidence, flags, cues and verdicts (``bmf.json``'s
+        ``naming``)."""
+        return {"anchor": self.anchor, "confidence": self.confidence,
+                "flags": list(self.study_flags), "cues": [c.as_dict() for c in self.cues],
+                "pieces_not_counted": self.dropped}
 
     def flags(self) -> dict[int, tuple[str, ...]]:
         """Per label: its own flags followed by the study flags (the table's ``flags``)."""
@@ -152,23 +171,24 @@ def label_vertebrae(
     n_tail = extend_fused(order, n_tail, inst, aff) if n_tail else 0
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
+    protected = _overlap_index(inst, extra)
+    order, dropped = drop_non_bodies(order, shapes, tail_follows=n_tail > 0, keep=protected)
     order += tail
     from_ribs = False
     if cue is None and rib_mask is not None:
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
-    names, study_flags, anchor = name_levels(
-        order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs
-    )
+    naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs)
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
-    for idx, name in zip(order, names, strict=True):
+    for idx, name in zip(order, naming.names, strict=True):
         label = LABEL_OF_LEVEL.get(name)
         if label is None:
             continue
         labels[inst == idx + 1] = label
         if shapes[idx].touches_border:
             level_flags[label] = ("partial_fov",)
-    return VertebraLabelling(labels, level_flags, study_flags, anchor)
+    return VertebraLabelling(labels, level_flags, naming.flags, naming.anchor, naming.cues,
+                             naming.confidence, len(dropped))
 
 
 class HasMask(Protocol):
@@ -202,6 +222,15 @@ def _rib_cue(
     bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff)
     found = [i for i in order if bearing[i]]
     return None if not found else np.asarray(inst == found[-1] + 1)
+
+
+def _overlap_index(inst: npt.NDArray[np.int32], mask: npt.NDArray[np.bool_] | None) -> int | None:
+    """Index (instance label - 1) of the instance that overlaps ``mask`` most, if any."""
+    if mask is None or not mask.any():
+        return None
+    counts = np.bincount(inst[mask].ravel(), minlength=int(inst.max()) + 1)
+    counts[0] = 0
+    return int(np.argmax(counts)) - 1 if counts.max() else None
 
 
 def _check_body(mask: Mask) -> npt.NDArray[np.bool_]:

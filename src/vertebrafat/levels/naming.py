@@ -1,9 +1,20 @@
 """Names for an ordered chain of bodies: counted up from the sacrum, down from T12, or up from
 the lowest body when neither anchor is in view; the two anchors together reveal an L6 or a
 missing lumbar body (``transitional``); a long step means a missing body (``gap``).
+
+Every cue that can place the lumbosacral junction (the slot of S1 in the chain) votes
+independently (:class:`Cue`): the model's sacrum class, sacral fragments cut by the field of
+view, a long sacrum-shaped lowest body, the rib-bearing T12 (five lumbar bodies below it), a
+full-sized body with a disc below the sacrum class (the class then sits on L5), and, only when
+nothing else is in view, the lowest body (weak: lumbar protocols usually stop at the sacrum).
+The naming's confidence: ``high`` when two or more strong cues agree and none disagrees,
+``medium`` with one strong cue, ``low`` when a cue disagrees or only a weak one exists; ``low``
+sets ``uncertain_level``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -13,18 +24,121 @@ from vertebrafat.levels.spine import spine_steps
 
 _ABOVE_SACRUM = ("L5", "L4", "L3", "L2", "L1", "T12", "T11", "T10", "T9", "T8", "T7", "T6")
 _BELOW_T12 = ("L1", "L2", "L3", "L4", "L5", "L6")
+# a separate body below the sacrum class at least this fraction of the median lumbar volume
+# (with a disc between them: they are separate instances) means the class sits on L5
+FULL_BELOW_SACRUM = 0.6
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One cue's vote on where the lumbosacral junction is.
+
+    ``name``: ``sacrum_class``, ``sacral_fragments``, ``sacrum_shape``, ``t12_ribs``,
+    ``body_below_sacrum`` or ``lowest_body``. ``strength``: ``strong`` or ``weak``.
+    ``junction``: the chain slot of S1 this cue implies (``None``: it only objects).
+    ``verdict``: ``agrees`` or ``disagrees`` with the names given.
+    """
+
+    name: str
+    strength: str
+    junction: int | None
+    verdict: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {"cue": self.name, "strength": self.strength, "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class Naming:
+    """Level names of a chain (top to bottom), study flags, anchor, cues and confidence."""
+
+    names: list[str]
+    flags: tuple[str, ...]
+    anchor: str
+    cues: tuple[Cue, ...] = ()
+    confidence: str = "low"
 
 
 def name_levels(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
     *, rib_cue: bool = False,
-) -> tuple[list[str], tuple[str, ...], str]:
-    """Level names for ``order`` (top to bottom), the study flags and the anchor.
+) -> Naming:
+    """Level names for ``order`` (top to bottom), the study flags, the anchor and the cues.
 
     A T12 cue found from ribs (``rib_cue``) may only reveal an L6: with the sacrum in view it is
-    used when it leaves five or six lumbar bodies, and ignored otherwise (a rib-class speck on
-    a lumbar body must not rename the spine)."""
+    used when it leaves five or six lumbar bodies; otherwise it does not rename the spine (a
+    rib-class speck on a lumbar body) but it disagrees, and the naming is ``uncertain_level``."""
+    names, flags, anchor, slots, _ = _names(
+        order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue
+    )
+    cues = _cues(order, shapes, inst, sacrum, t12, n_tail, slots, rib_cue=rib_cue)
+    junction = _junction(names, slots)
+    voted = tuple(
+        Cue(c.name, c.strength, c.junction,
+            "agrees" if c.junction is not None and c.junction == junction else "disagrees")
+        for c in cues
+    )
+    if "transitional" in flags:  # the count itself says sacrum and T12 bracket 4 or 6 bodies
+        voted = tuple(
+            Cue(c.name, c.strength, c.junction, "agrees") if c.name.startswith("t12") else c
+            for c in voted
+        )
+    strong = [c for c in voted if c.strength == "strong"]
+    if any(c.verdict == "disagrees" for c in voted) or not strong:
+        confidence = "low"
+    else:
+        confidence = "high" if len(strong) >= 2 else "medium"
+    if confidence == "low" and "uncertain_level" not in flags:
+        flags = (*flags, "uncertain_level")
+    return Naming(names, flags, anchor, voted, confidence)
+
+
+def _junction(names: list[str], slots: list[int]) -> int | None:
+    """Slot of S1 in the names given (one below the last lumbar body when S1 is not in view)."""
+    if "S1" in names:
+        return slots[names.index("S1")]
+    lumbar = [s for s, n in zip(slots, names, strict=True) if n in _BELOW_T12]
+    if not lumbar:
+        return None
+    last = max(k for k, n in enumerate(names) if n in _BELOW_T12)
+    return slots[last] + (6 - _BELOW_T12.index(names[last]) - 1 if names[last] != "L6" else 1)
+
+
+def _cues(
+    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
+    sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
+    slots: list[int], *, rib_cue: bool,
+) -> list[Cue]:
+    """Each available cue's junction slot, independently of the others."""
+    cues: list[Cue] = []
+    class_pos = _overlap_position(order, inst, sacrum) if sacrum is not None else None
+    if class_pos is not None:
+        cues.append(Cue("sacrum_class", "strong", slots[class_pos]))
+        lumbar = [shapes[i].volume_ml for i in order[max(class_pos - 4, 0) : class_pos]]
+        median = float(np.median(lumbar)) if lumbar else 0.0
+        below = [i for i in order[class_pos + 1 :]
+                 if median > 0 and shapes[i].volume_ml >= FULL_BELOW_SACRUM * median]
+        if below:
+            cues.append(Cue("body_below_sacrum", "strong", None))
+    if n_tail:
+        cues.append(Cue("sacral_fragments", "strong", slots[len(order) - n_tail]))
+    if len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):
+        cues.append(Cue("sacrum_shape", "strong", slots[-1]))
+    t12_pos = _overlap_position(order, inst, t12)
+    if t12_pos is not None:
+        cues.append(Cue("t12_ribs" if rib_cue else "t12_cue", "strong", slots[t12_pos] + 6))
+    if not cues:
+        cues.append(Cue("lowest_body", "weak", slots[-1] + 1))
+    return cues
+
+
+def _names(
+    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
+    sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
+    *, rib_cue: bool,
+) -> tuple[list[str], tuple[str, ...], str, list[int], int | None]:
+    """Names, flags and anchor (the counting rules), with the slots and the T12 position used."""
     sacrum_pos = len(order) - n_tail if n_tail else _sacrum_position(order, shapes, inst, sacrum)
     # position of each body counted from the top, gaps skipped; no gap is looked for in or
     # into the sacrum (its segments and the L5/S1 step differ from the lumbar spacing)
@@ -39,11 +153,11 @@ def name_levels(
             t12_pos = None
     if sacrum_pos is None and t12_pos is None:
         flags += ["no_sacrum", "uncertain_level"]
-        return _count_up(slots, slots[-1] + 1, _ABOVE_SACRUM), tuple(flags), "bottom"
+        return _count_up(slots, slots[-1] + 1, _ABOVE_SACRUM), tuple(flags), "bottom", slots, None
     if sacrum_pos is None:
         assert t12_pos is not None
         flags.append("no_sacrum")
-        return _count_down(slots, slots[t12_pos]), tuple(flags), "t12"
+        return _count_down(slots, slots[t12_pos]), tuple(flags), "t12", slots, t12_pos
     names = _count_up(slots, slots[sacrum_pos], _ABOVE_SACRUM)
     names[sacrum_pos:] = ["S1"] * (len(order) - sacrum_pos)
     if t12_pos is not None and t12_pos < sacrum_pos:
@@ -53,7 +167,7 @@ def name_levels(
             names[:sacrum_pos] = _count_down(slots[:sacrum_pos], slots[t12_pos])
             if n_lumbar not in (4, 6):
                 flags.append("uncertain_level")
-    return names, tuple(flags), "sacrum"
+    return names, tuple(flags), "sacrum", slots, t12_pos
 
 
 def _slots(order: list[int], shapes: list[BodyShape]) -> list[int]:

@@ -36,6 +36,7 @@ class BodyShape:
     largest first (3,). ``long_axis``: unit vector of the largest principal axis (3,).
     ``volume_ml``: volume. ``touches_border``: the instance reaches a face of the array;
     ``touches_inferior``: it reaches the inferior face (the field of view cuts it below).
+    ``n_slices``: number of sagittal (left-right) slices it spans.
     """
 
     centre_mm: tuple[float, float, float]
@@ -44,6 +45,7 @@ class BodyShape:
     volume_ml: float
     touches_border: bool
     touches_inferior: bool = False
+    n_slices: int = 0
 
 
 def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
@@ -64,7 +66,9 @@ def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
     inferior = (
         hi[s_axis] == instance.shape[s_axis] - 1 if affine[2, s_axis] < 0 else lo[s_axis] == 0
     )
+    lr_axis = int(np.argmax(np.abs(affine[0, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
     return BodyShape(
+        n_slices=int(hi[lr_axis] - lo[lr_axis] + 1),
         centre_mm=(float(centre[0]), float(centre[1]), float(centre[2])),
         axes_sd_mm=(float(sd[0]), float(sd[1]), float(sd[2])),
         long_axis=(float(long_axis[0]), float(long_axis[1]), float(long_axis[2])),

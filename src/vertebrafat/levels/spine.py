@@ -156,3 +156,40 @@ def merge_stacked_fragments(
         if not merged:
             break
     return order, shapes, inst
+
+
+# a piece between two bodies smaller than this fraction of the median body is not a body
+NOT_A_BODY_VOLUME = 0.35
+
+
+def drop_non_bodies(
+    order: list[int], shapes: list[BodyShape], *, tail_follows: bool, keep: int | None = None
+) -> tuple[list[int], list[int]]:
+    """``order`` without the pieces that are not bodies, and those pieces.
+
+    ``order`` is the chain above any sacral tail (``tail_follows``); ``keep`` an instance never
+    dropped (the model's sacrum). Not a body: a piece one sagittal slice wide and under half
+    the median body volume (a 4 mm sliver of a sacrum or a pedicle; a body spans 8 or more
+    slices), or a piece under ``NOT_A_BODY_VOLUME`` of the median body volume lying between
+    two bodies and not cut by the field of view. The first and the last piece of the chain may
+    be small (the field of view cuts T12 above and the sacrum below). At least four bodies
+    must remain, else nothing is dropped.
+    """
+    if len(order) < 5:
+        return order, []
+    median = float(np.median([shapes[i].volume_ml for i in order]))
+    last = len(order) - 1
+
+    def not_a_body(k: int, i: int) -> bool:
+        s = shapes[i]
+        if i == keep:
+            return False
+        if s.n_slices == 1 and s.volume_ml < 0.5 * median:
+            return True
+        between = 0 < k < last or (k == last and tail_follows)
+        return between and s.volume_ml < NOT_A_BODY_VOLUME * median and not s.touches_border
+
+    dropped = [i for k, i in enumerate(order) if not_a_body(k, i)]
+    if len(order) - len(dropped) < 4:
+        return order, []
+    return [i for i in order if i not in dropped], dropped

@@ -1,7 +1,8 @@
 """Write one study's outputs into a folder, all or nothing.
 
 Files: ``labels.nii.gz`` (uint8 VerSe labels), ``probability.nii.gz`` (float32),
-``seg.dcm`` (DICOM SEG, DICOM input only), ``bmf.csv`` + ``bmf.json`` (DESIGN.md schema),
+``seg.dcm`` (DICOM SEG, DICOM input only), ``bmf.csv`` (DESIGN.md schema), ``bmf.json`` (the
+same rows and the level naming's cues and confidence),
 ``qc.png``, and two label tables so the mask opens with level names and colours
 (:mod:`vertebrafat.io.label_tables`).
 
@@ -22,7 +23,7 @@ import numpy as np
 from vertebrafat.io.atomic import write_bytes_atomic, write_text_atomic
 from vertebrafat.io.label_tables import itksnap_label_table, png_bytes, slicer_color_table
 from vertebrafat.io.nifti import save_labels, save_volume
-from vertebrafat.io.table import save_table
+from vertebrafat.io.table import save_table, study_json
 from vertebrafat.workflows.study import StudyResult
 
 
@@ -83,7 +84,7 @@ def _write_all(
     save_labels(labels, affine, folder / "labels.nii.gz")
     save_volume(result.probability.astype(np.float32), affine, folder / "probability.nii.gz")
     save_table(result.table, folder / "bmf.csv")
-    save_table(result.table, folder / "bmf.json")
+    write_text_atomic(folder / "bmf.json", study_json(result.table, result.labelling.naming()))
     write_bytes_atomic(folder / "qc.png", png_bytes(result.qc))
     write_text_atomic(folder / "labels.itksnap.txt", itksnap_label_table())
     write_text_atomic(folder / "labels.ctbl", slicer_color_table())
