@@ -27,6 +27,7 @@ import argparse
 import itertools
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +241,9 @@ def bench_phantom(n: int, seed: int, *, hard: bool = False) -> None:
               f"LoA {bias - 1.96 * sd:+.3f} to {bias + 1.96 * sd:+.3f} pp")
 
 
-def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) -> None:
+def bench_phantom_pipeline(
+    model_path: str, n: int, seed: int, *, hard: bool, water_only: bool = False
+) -> None:
     from vertebrafat.phantom import generate_subject
     from vertebrafat.segmentation.inference import predict
     from vertebrafat.workflows.loading import load_model
@@ -252,12 +255,20 @@ def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) ->
     cases: dict[str, int] = {}
     wrong: list[str] = []
     cfg = phantom_config(hard)
+    spines = {"right": 0, "total": 0, "spine_right": 0, "shifted": 0, "silent": 0,
+              "uncertain_right": 0}
     print(f"\nPipeline on phantom subjects (model {Path(model_path).name}, seed {seed}, n={n}"
-          f"{', half with fracture, half transitional' if hard else ''}):"
+          f"{', half with fracture, half transitional' if hard else ''}"
+          f"{', water only' if water_only else ', all four maps'}):"
           " L1-L6 + sacrum names and L1-L6 BMF vs truth")
     for index in range(n):
         study = generate_subject(seed=seed, index=index, config=cfg)
-        result = analyse_study(study.image, lambda im: predict(net, im))
+        image = study.image
+        if water_only:
+            image = replace(image, fat=None, ff=None, r2star=None)
+        result = analyse_study(image, lambda im: predict(net, im))
+        v = spine_verdict(study.labels, result.labelling.labels, result.labelling.study_flags)
+        spines = {key: spines[key] + v[key] for key in spines}
         c, t, m = score_named(study.labels, result.labelling.labels)
         ok, tot, misses = ok + c, tot + t, misses + m
         kinds = {les.kind for les in study.lesions}
@@ -268,22 +279,26 @@ def bench_phantom_pipeline(model_path: str, n: int, seed: int, *, hard: bool) ->
         truth = {r.label: r.ff_mean for r in study.truth}
         diffs += [r.ff_mean - truth[r.label] for r in result.table
                   if 20 <= r.label <= 25 and r.label in truth and np.isfinite(r.ff_mean)]
-    d = np.array(diffs)
-    bias, sd = float(d.mean()), float(d.std(ddof=1))
     print(f"level naming: {ok}/{tot} = {100 * ok / tot:.1f}% of the bodies segmented (target "
           f">= 99 %), {misses} L1-L6/sacrum not segmented; cases {cases}")
     print(f"wrong: {wrong or 'none'}")
+    print_spines("phantom" + (" --hard" if hard else "") + (" water" if water_only else " 4 maps"),
+                 spines, n)
+    if not diffs:
+        return
+    d = np.array(diffs)
+    bias, sd = float(d.mean()), float(d.std(ddof=1))
     print(f"BMF L1-L6, model masks, erosion default: n={d.size} bias {bias:+.3f} pp, LoA "
           f"{bias - 1.96 * sd:+.3f} to {bias + 1.96 * sd:+.3f} pp (target |bias| <= 0.3, "
           "LoA within +-1.5)")
 
 
 def spine_verdict(truth: np.ndarray, labels: np.ndarray, flags: tuple[str, ...]) -> dict[str, int]:
-    """One spine's naming: vertebrae right/total (L1-L5 of the truth), and whether the spine is
+    """One spine's naming: vertebrae right/total (L1-L6 of the truth), and whether the spine is
     right, shifted (any truth body named as another level), and shifted silently (without
     ``uncertain_level``)."""
     right = total = 0
-    for lab in [int(v) for v in np.unique(truth) if 20 <= v <= 24]:
+    for lab in [int(v) for v in np.unique(truth) if 20 <= v <= 25]:
         inside = labels[truth == lab]
         hit = inside[inside > 0]
         total += 1
@@ -293,6 +308,17 @@ def spine_verdict(truth: np.ndarray, labels: np.ndarray, flags: tuple[str, ...])
     return {"right": right, "total": total, "spine_right": int(not wrong),
             "shifted": int(wrong), "silent": int(wrong and not uncertain),
             "uncertain_right": int(uncertain and not wrong)}
+
+
+def print_spines(name: str, totals: dict[str, int], spines: int) -> None:
+    """One row of the issue-14 naming table, with the targets."""
+    pct = 100 * totals["right"] / max(totals["total"], 1)
+    print(f"\n{'set':34s} {'vertebrae right':>16s} {'spines shifted':>15s} {'silent':>7s} "
+          f"{'uncertain on right':>19s}")
+    print(f"{name:34s} {totals['right']:>4d}/{totals['total']:<4d}{pct:5.1f}% "
+          f"{totals['shifted']:>8d}/{spines:<6d} {totals['silent']:>7d} "
+          f"{totals['uncertain_right']:>10d}/{totals['spine_right']:<8d}")
+    print(f"{'target (issue 14)':34s} {'>= 99 %':>16s} {'':>15s} {'0':>7s} {'<= 10 %':>19s}")
 
 
 def bench_cv(prefix: str) -> None:
@@ -332,14 +358,7 @@ def bench_cv(prefix: str) -> None:
                   f"{';'.join(result.study_flags)}")
     if not spines:
         return
-    print(f"\n{'set':34s} {'vertebrae right':>16s} {'spines shifted':>15s} {'silent':>7s} "
-          f"{'uncertain on right':>19s}")
-    pct = 100 * totals["right"] / totals["total"]
-    print(f"{'MyoSegmenTUM CV, predicted masks':34s} "
-          f"{totals['right']:>4d}/{totals['total']:<4d}{pct:5.1f}% "
-          f"{totals['shifted']:>8d}/{spines:<6d} {totals['silent']:>7d} "
-          f"{totals['uncertain_right']:>10d}/{totals['spine_right']:<8d}")
-    print(f"{'target (issue 14)':34s} {'>= 99 %':>16s} {'':>15s} {'0':>7s} {'<= 10 %':>19s}")
+    print_spines("MyoSegmenTUM CV, predicted masks", totals, spines)
 
 
 def main() -> None:
@@ -352,6 +371,8 @@ def main() -> None:
     parser.add_argument("--cv", metavar="PREFIX",
                         help="fold models PREFIX-f0..f4 each name their held-out MyoSegmenTUM "
                              "subjects (water only); nothing else runs")
+    parser.add_argument("--water-only", action="store_true",
+                        help="pipeline on phantom subjects with the water image alone")
     parser.add_argument("--hard", action="store_true",
                         help="phantom subjects: p 0.5 of a fracture and of a transitional "
                              "vertebra each")
@@ -369,7 +390,8 @@ def main() -> None:
     if args.phantom:
         bench_phantom(args.phantom, args.seed, hard=args.hard)
     if args.phantom and args.model:
-        bench_phantom_pipeline(args.model, args.phantom, args.seed, hard=args.hard)
+        bench_phantom_pipeline(args.model, args.phantom, args.seed, hard=args.hard,
+                               water_only=args.water_only)
 
 
 if __name__ == "__main__":

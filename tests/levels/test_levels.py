@@ -102,7 +102,7 @@ def test_six_lumbar_bodies_between_t12_cue_and_sacrum_are_transitional() -> None
     cue[3, spans[0][0] + 2, 5] = True
     result = label_vertebrae(truth > 0, AFFINE, t12=cue)
     assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 24, 25, 26]
-    assert result.study_flags == ("transitional",)
+    assert result.study_flags == ("transitional", "uncertain_level")
 
 
 def test_four_lumbar_bodies_between_t12_cue_and_sacrum_are_transitional() -> None:
@@ -111,7 +111,7 @@ def test_four_lumbar_bodies_between_t12_cue_and_sacrum_are_transitional() -> Non
     cue[1:6, spans[0][0] : spans[0][1], 2:10] = True
     result = label_vertebrae(truth > 0, AFFINE, t12=cue)
     assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 26]
-    assert result.study_flags == ("transitional",)
+    assert result.study_flags == ("transitional", "uncertain_level")
 
 
 def test_t12_cue_without_sacrum_counts_down() -> None:
@@ -141,7 +141,7 @@ def test_ribs_on_both_sides_mark_t12_and_reveal_an_l6() -> None:
     ribs = _ribs_at(truth, spans, {0: "both", 1: "both"})
     result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
     assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 25, 26]
-    assert result.study_flags == ("transitional",)
+    assert result.study_flags == ("transitional", "uncertain_level")
     assert not result.labels[ribs].any()
 
 

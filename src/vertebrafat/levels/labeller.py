@@ -95,6 +95,7 @@ def label_vertebrae(
     sacrum: Mask | None = None,
     t12: Mask | None = None,
     ribs: Mask | None = None,
+    rib_check: Mask | None = None,
     options: InstanceOptions | None = None,
 ) -> VertebraLabelling:
     """Split a vertebral-body mask into bodies and name them L1-L5 (VerSe labels).
@@ -112,6 +113,10 @@ def label_vertebrae(
     ribs : (slices, rows, cols) bool, optional
         Rib mask (a model's rib class); used for the T12 cue when ``t12`` is not given: the
         most caudal body with rib voxels against it on both sides is T12.
+    rib_check : (slices, rows, cols) bool, optional
+        A rib mask too unreliable to name with (a model's rib class on a water image alone):
+        its T12 votes as a weak cue, so a disagreement makes the naming ``uncertain_level``
+        but never renames.
     options : InstanceOptions, optional
         Instance-splitting thresholds.
 
@@ -150,6 +155,7 @@ def label_vertebrae(
     extra = _check_mask(sacrum, "sacrum", body.shape)
     cue = _check_mask(t12, "t12", body.shape)
     rib_mask = _check_mask(ribs, "ribs", body.shape)
+    check_mask = _check_mask(rib_check, "rib_check", body.shape)
     if aff.shape != (4, 4) or abs(np.linalg.det(aff[:3, :3])) < 1e-9:
         raise GeometryError(f"affine must be an invertible 4x4 matrix, got {aff.tolist()}")
     extra = _largest_component(extra)
@@ -177,7 +183,9 @@ def label_vertebrae(
     from_ribs = False
     if cue is None and rib_mask is not None:
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
-    naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs)
+    check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
+    naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
+                         t12_check=check)
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):
@@ -200,13 +208,15 @@ class HasMask(Protocol):
 
 
 def label_segmentation(seg: HasMask, geometry: Affine | WaterFatImage) -> VertebraLabelling:
-    """:func:`label_vertebrae` of a segmentation with every cue it carries (its ``sacrum`` and
-    ``ribs`` masks when present), so that every caller names with the same cues."""
+    """:func:`label_vertebrae` of a segmentation with every cue it carries (its ``sacrum``,
+    ``ribs`` and ``water_ribs`` masks when present), so that every caller names with the same
+    cues."""
     return label_vertebrae(
         seg.mask,
         geometry,
         sacrum=getattr(seg, "sacrum", None),
         ribs=getattr(seg, "ribs", None),
+        rib_check=getattr(seg, "water_ribs", None),
     )
 
 

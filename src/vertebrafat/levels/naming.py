@@ -5,11 +5,13 @@ missing lumbar body (``transitional``); a long step means a missing body (``gap`
 Every cue that can place the lumbosacral junction (the slot of S1 in the chain) votes
 independently (:class:`Cue`): the model's sacrum class, sacral fragments cut by the field of
 view, a long sacrum-shaped lowest body, the rib-bearing T12 (five lumbar bodies below it), a
-full-sized body with a disc below the sacrum class (the class then sits on L5), and, only when
-nothing else is in view, the lowest body (weak: lumbar protocols usually stop at the sacrum).
+full-sized body with a disc below the sacrum class (the class then sits on L5), the rib class on
+a water image alone (weak: it checks, never renames), and, only when nothing else is in view,
+the lowest body (weak: lumbar protocols usually stop at the sacrum).
 The naming's confidence: ``high`` when two or more strong cues agree and none disagrees,
-``medium`` with one strong cue, ``low`` when a cue disagrees or only a weak one exists; ``low``
-sets ``uncertain_level``.
+``medium`` with one strong cue, ``low`` when a cue disagrees, only a weak one exists, or the count
+is transitional (a missed floating rib on T12 counts like an L6); ``low`` sets
+``uncertain_level``.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class Naming:
 def name_levels(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
-    *, rib_cue: bool = False,
+    *, rib_cue: bool = False, t12_check: npt.NDArray[np.bool_] | None = None,
 ) -> Naming:
     """Level names for ``order`` (top to bottom), the study flags, the anchor and the cues.
 
@@ -73,6 +75,9 @@ def name_levels(
         order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue
     )
     cues = _cues(order, shapes, inst, sacrum, t12, n_tail, slots, rib_cue=rib_cue)
+    check_pos = _overlap_position(order, inst, t12_check)
+    if check_pos is not None:
+        cues.append(Cue("t12_ribs_water", "weak", slots[check_pos] + 6))
     junction = _junction(names, slots)
     voted = tuple(
         Cue(c.name, c.strength, c.junction,
@@ -85,7 +90,9 @@ def name_levels(
             for c in voted
         )
     strong = [c for c in voted if c.strength == "strong"]
-    if any(c.verdict == "disagrees" for c in voted) or not strong:
+    # four or six lumbar bodies rest on the sacrum and T12 cues alone, and a missed floating
+    # rib on T12 gives the same count as a true L6 (phantom seed 11 P012): named, and flagged
+    if any(c.verdict == "disagrees" for c in voted) or not strong or "transitional" in flags:
         confidence = "low"
     else:
         confidence = "high" if len(strong) >= 2 else "medium"

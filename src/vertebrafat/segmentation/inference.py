@@ -39,13 +39,16 @@ class Segmentation:
     the rib mask (argmax, no clean-up: rib cuts are small) when it has a rib class and the study
     has a fat or FF image: on water alone rib heads are faint, and the shipped model's rib class
     then missed T12's ribs on phantom subjects and put ribs on both sides of a real L1 (myo44),
-    either of which would shift every name by one.
+    either of which would shift every name by one. There the rib class is ``water_ribs``
+    instead: the labeller uses it only as a check that can make a naming uncertain, never to
+    rename.
     """
 
     probability: Volume
     mask: Mask
     sacrum: Mask | None = None
     ribs: Mask | None = None
+    water_ribs: Mask | None = None
 
 
 def canonical_axes(affine: Affine) -> tuple[bool, bool, bool]:
@@ -330,6 +333,8 @@ def predict(model: SegmentationModel, image: WaterFatImage) -> Segmentation:
     if best is not None:
         if "sacrum" in card.classes:
             sacrum = postprocess(best == card.classes.index("sacrum"), **keep)
-        if "rib" in card.classes and (image.fat is not None or image.ff is not None):
+        if "rib" in card.classes:
             ribs = best == card.classes.index("rib")
+        if image.fat is None and image.ff is None:  # rib class on water alone: a check only
+            return Segmentation(probability, mask, sacrum, None, ribs)
     return Segmentation(probability=probability, mask=mask, sacrum=sacrum, ribs=ribs)
