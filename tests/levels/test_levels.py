@@ -546,3 +546,22 @@ def test_no_anchor_is_one_weak_cue_and_uncertain() -> None:
         "cues": [{"cue": "lowest_body", "strength": "weak", "verdict": "agrees"}],
         "pieces_not_counted": 0,
     }
+
+
+@pytest.mark.parametrize(("fused", "confidence"), [(False, "medium"), (True, "low")])
+def test_tail_grown_over_a_full_body_is_a_weak_cue(fused: bool, confidence: str) -> None:
+    """When the sacral tail had to grow over a full-sized body fused to it (a bridged L5/S1
+    disc in a fold model's mask of MyoSegmenTUM myo31 gave a silent one-level shift), the
+    fragments cue is weak: the names stand but are flagged."""
+    from vertebrafat.levels.naming import name_levels
+    from vertebrafat.levels.sacrum import body_shape
+
+    truth, _ = stack(7)
+    inst = truth.astype(np.int32)
+    shapes = [body_shape(inst == k, AFFINE) for k in range(1, 8)]
+    naming = name_levels(list(range(7)), shapes, inst, None, None, 1, fused_tail=fused)
+    assert naming.names == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
+    assert naming.cues[0].name == "sacral_fragments"
+    assert naming.cues[0].strength == ("weak" if fused else "strong")
+    assert naming.confidence == confidence
+    assert ("uncertain_level" in naming.flags) is fused

@@ -41,6 +41,7 @@ from vertebrafat.levels.instances import SIX_CONNECTED, InstanceOptions, split_i
 from vertebrafat.levels.naming import Cue, name_levels
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
+    FULL_BODY_RATIO,
     BodyShape,
     body_shape,
     count_sacral_fragments,
@@ -174,7 +175,14 @@ def label_vertebrae(
         inst, shapes, n = remap[inst], [shapes[i] for i in keep], len(keep)
     order = spine_order(shapes)
     n_tail = 0 if extra is not None else count_sacral_fragments([shapes[i] for i in order])
+    found_tail = n_tail
     n_tail = extend_fused(order, n_tail, inst, aff) if n_tail else 0
+    # a tail grown over a full-sized body fused to it: S1 of a fused sacrum, or an L5 whose
+    # disc the mask bridges (MyoSegmenTUM myo31, fold model): the fragments cue turns weak
+    grown = [shapes[i].volume_ml for i in order[len(order) - n_tail : len(order) - found_tail]]
+    above = [shapes[i].volume_ml for i in order[max(len(order) - n_tail - 3, 0) :
+                                                 len(order) - n_tail]]
+    fused_full = bool(grown and above and max(grown) >= FULL_BODY_RATIO * float(np.median(above)))
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     protected = _overlap_index(inst, extra)
@@ -185,7 +193,7 @@ def label_vertebrae(
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
     check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
-                         t12_check=check)
+                         t12_check=check, fused_tail=fused_full)
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):
