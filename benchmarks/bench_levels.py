@@ -136,19 +136,20 @@ def bench_myosegmentum() -> None:
     subjects = sorted(p for p in MYO.iterdir() if (p / "labels.nii.gz").is_file())
     print(f"\nMyoSegmenTUM truth masks ({len(subjects)} subjects), level naming")
     print(f"{'scenario':24s} {'bodies correct':>16s} {'subjects all-correct':>22s} "
-          f"{'s/subject':>10s}")
+          f"{'silent shifts':>14s} {'s/subject':>10s}")
     for name, damage in SCENARIOS.items():
-        ok = tot = subj_ok = 0
+        ok = tot = subj_ok = silent = 0
         t0 = time.perf_counter()
         for s in subjects:
             img = nib.load(str(s / "labels.nii.gz"))
             truth, aff = damage(np.asarray(img.dataobj), np.asarray(img.affine))
-            labels = label_vertebrae(truth > 0, aff).labels
-            c, t = score(truth, labels)
+            result = label_vertebrae(truth > 0, aff)
+            c, t = score(truth, result.labels)
             ok, tot, subj_ok = ok + c, tot + t, subj_ok + int(c == t)
+            silent += int(c != t and "uncertain_level" not in result.study_flags)
         dt = (time.perf_counter() - t0) / len(subjects)
         print(f"{name:24s} {ok:>7d}/{tot:<4d} {100 * ok / tot:5.1f}% "
-              f"{subj_ok:>12d}/{len(subjects):<4d} {dt:>10.2f}")
+              f"{subj_ok:>12d}/{len(subjects):<4d} {silent:>14d} {dt:>10.2f}")
 
 
 def bench_model(model_path: str, which: str) -> None:

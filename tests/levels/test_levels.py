@@ -559,7 +559,7 @@ def test_tail_grown_over_a_full_body_is_a_weak_cue(fused: bool, confidence: str)
     truth, _ = stack(7)
     inst = truth.astype(np.int32)
     shapes = [body_shape(inst == k, AFFINE) for k in range(1, 8)]
-    naming = name_levels(list(range(7)), shapes, inst, None, None, 1, fused_tail=fused)
+    naming = name_levels(list(range(7)), shapes, inst, None, None, 1, weak_tail=fused)
     assert naming.names == ["T12", "L1", "L2", "L3", "L4", "L5", "S1"]
     assert naming.cues[0].name == "sacral_fragments"
     assert naming.cues[0].strength == ("weak" if fused else "strong")

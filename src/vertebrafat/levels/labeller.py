@@ -89,6 +89,9 @@ class VertebraLabelling:
         return {lab: tuple(self.level_flags.get(lab, ())) + self.study_flags for lab in present}
 
 
+FRAGMENTS_OF_A_BODY = 0.6
+
+
 def label_vertebrae(
     mask: Mask,
     geometry: Affine | WaterFatImage,
@@ -177,12 +180,17 @@ def label_vertebrae(
     n_tail = 0 if extra is not None else count_sacral_fragments([shapes[i] for i in order])
     found_tail = n_tail
     n_tail = extend_fused(order, n_tail, inst, aff) if n_tail else 0
-    # a tail grown over a full-sized body fused to it: S1 of a fused sacrum, or an L5 whose
-    # disc the mask bridges (MyoSegmenTUM myo31, fold model): the fragments cue turns weak
+    # the fragments cue turns weak when the tail grew over a full-sized body fused to it (S1 of
+    # a fused sacrum, or an L5 whose disc the mask bridges: MyoSegmenTUM myo31, fold model)
     grown = [shapes[i].volume_ml for i in order[len(order) - n_tail : len(order) - found_tail]]
     above = [shapes[i].volume_ml for i in order[max(len(order) - n_tail - 3, 0) :
                                                  len(order) - n_tail]]
     fused_full = bool(grown and above and max(grown) >= FULL_BODY_RATIO * float(np.median(above)))
+    # several "fragments" that add up to most of a body: a body broken into pieces (a missing
+    # mid-sagittal slice split MyoSegmenTUM myo11's L5 in three), not the top of a sacrum
+    found = [shapes[i].volume_ml for i in order[len(order) - found_tail :]] if found_tail else []
+    broken = bool(len(found) >= 2 and above
+                  and sum(found) >= FRAGMENTS_OF_A_BODY * float(np.median(above)))
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     protected = _overlap_index(inst, extra)
@@ -193,7 +201,7 @@ def label_vertebrae(
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
     check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
-                         t12_check=check, fused_tail=fused_full)
+                         t12_check=check, weak_tail=fused_full or broken)
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):

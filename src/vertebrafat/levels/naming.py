@@ -65,7 +65,7 @@ def name_levels(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
     *, rib_cue: bool = False, t12_check: npt.NDArray[np.bool_] | None = None,
-    fused_tail: bool = False,
+    weak_tail: bool = False,
 ) -> Naming:
     """Level names for ``order`` (top to bottom), the study flags, the anchor and the cues.
 
@@ -76,7 +76,7 @@ def name_levels(
         order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue
     )
     cues = _cues(order, shapes, inst, sacrum, t12, n_tail, slots, rib_cue=rib_cue,
-                 fused_tail=fused_tail)
+                 weak_tail=weak_tail)
     check_pos = _overlap_position(order, inst, t12_check)
     if check_pos is not None:
         cues.append(Cue("t12_ribs_water", "weak", slots[check_pos] + 6))
@@ -117,7 +117,7 @@ def _junction(names: list[str], slots: list[int]) -> int | None:
 def _cues(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
-    slots: list[int], *, rib_cue: bool, fused_tail: bool = False,
+    slots: list[int], *, rib_cue: bool, weak_tail: bool = False,
 ) -> list[Cue]:
     """Each available cue's junction slot, independently of the others."""
     cues: list[Cue] = []
@@ -131,7 +131,7 @@ def _cues(
         if below:
             cues.append(Cue("body_below_sacrum", "strong", None))
     if n_tail:
-        strength = "weak" if fused_tail else "strong"  # a full-sized body fused into the tail
+        strength = "weak" if weak_tail else "strong"  # grown over a body, or a broken body
         cues.append(Cue("sacral_fragments", strength, slots[len(order) - n_tail]))
     if len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):
         cues.append(Cue("sacrum_shape", "strong", slots[-1]))
