@@ -565,3 +565,22 @@ def test_tail_grown_over_a_full_body_is_a_weak_cue(fused: bool, confidence: str)
     assert naming.cues[0].strength == ("weak" if fused else "strong")
     assert naming.confidence == confidence
     assert ("uncertain_level" in naming.flags) is fused
+
+
+@pytest.mark.parametrize(
+    ("volumes", "found", "grown", "weak"),
+    [
+        pytest.param([30, 30, 30, 30, 5], 1, 1, False, id="one-small-fragment"),
+        pytest.param([30, 30, 30, 30, 29, 5], 1, 2, True, id="grown-over-a-full-body"),
+        pytest.param([30, 30, 30, 30, 10, 9], 2, 2, True, id="fragments-add-up-to-a-body"),
+        pytest.param([30, 30, 30, 30, 4, 3], 2, 2, False, id="two-small-fragments"),
+        pytest.param([30, 30, 30, 30, 30], 0, 0, False, id="no-tail"),
+    ],
+)
+def test_tail_is_weak(volumes: list[float], found: int, grown: int, weak: bool) -> None:
+    from vertebrafat.levels.sacrum import BodyShape
+    from vertebrafat.levels.spine import tail_is_weak
+
+    shapes = [BodyShape((0.0, 0.0, -30.0 * k), (10.0, 8.0, 6.0), (0.0, 0.0, 1.0), v, False)
+              for k, v in enumerate(volumes)]
+    assert tail_is_weak(list(range(len(volumes))), shapes, found=found, grown=grown) is weak

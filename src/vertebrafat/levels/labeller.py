@@ -41,7 +41,6 @@ from vertebrafat.levels.instances import SIX_CONNECTED, InstanceOptions, split_i
 from vertebrafat.levels.naming import Cue, name_levels
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
-    FULL_BODY_RATIO,
     BodyShape,
     body_shape,
     count_sacral_fragments,
@@ -52,6 +51,7 @@ from vertebrafat.levels.spine import (
     merge_stacked_fragments,
     off_spine,
     spine_order,
+    tail_is_weak,
 )
 
 
@@ -87,9 +87,6 @@ class VertebraLabelling:
         """Per label: its own flags followed by the study flags (the table's ``flags``)."""
         present = [int(v) for v in np.unique(self.labels) if v]
         return {lab: tuple(self.level_flags.get(lab, ())) + self.study_flags for lab in present}
-
-
-FRAGMENTS_OF_A_BODY = 0.6
 
 
 def label_vertebrae(
@@ -180,17 +177,7 @@ def label_vertebrae(
     n_tail = 0 if extra is not None else count_sacral_fragments([shapes[i] for i in order])
     found_tail = n_tail
     n_tail = extend_fused(order, n_tail, inst, aff) if n_tail else 0
-    # the fragments cue turns weak when the tail grew over a full-sized body fused to it (S1 of
-    # a fused sacrum, or an L5 whose disc the mask bridges: MyoSegmenTUM myo31, fold model)
-    grown = [shapes[i].volume_ml for i in order[len(order) - n_tail : len(order) - found_tail]]
-    above = [shapes[i].volume_ml for i in order[max(len(order) - n_tail - 3, 0) :
-                                                 len(order) - n_tail]]
-    fused_full = bool(grown and above and max(grown) >= FULL_BODY_RATIO * float(np.median(above)))
-    # several "fragments" that add up to most of a body: a body broken into pieces (a missing
-    # mid-sagittal slice split MyoSegmenTUM myo11's L5 in three), not the top of a sacrum
-    found = [shapes[i].volume_ml for i in order[len(order) - found_tail :]] if found_tail else []
-    broken = bool(len(found) >= 2 and above
-                  and sum(found) >= FRAGMENTS_OF_A_BODY * float(np.median(above)))
+    weak_tail = tail_is_weak(order, shapes, found=found_tail, grown=n_tail)
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     protected = _overlap_index(inst, extra)
@@ -201,7 +188,7 @@ def label_vertebrae(
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
     check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
-                         t12_check=check, weak_tail=fused_full or broken)
+                         t12_check=check, weak_tail=weak_tail)
     labels = np.zeros(body.shape, dtype=np.uint8)
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
-from vertebrafat.levels.sacrum import BodyShape, body_shape
+from vertebrafat.levels.sacrum import FULL_BODY_RATIO, BodyShape, body_shape
 
 OFF_SPINE_MM = 35.0
 
@@ -193,3 +193,29 @@ def drop_non_bodies(
     if len(order) - len(dropped) < 4:
         return order, []
     return [i for i in order if i not in dropped], dropped
+
+
+# sacral "fragments" adding up to this fraction of a body are a body broken into pieces
+FRAGMENTS_OF_A_BODY = 0.6
+
+
+def tail_is_weak(order: list[int], shapes: list[BodyShape], *, found: int, grown: int) -> bool:
+    """Whether a sacral tail is weak evidence of the sacrum: ``found`` fragments at the bottom
+    of ``order`` (:func:`~vertebrafat.levels.sacrum.count_sacral_fragments`), ``grown`` after
+    :func:`extend_fused`.
+
+    Weak when the tail grew over a full-sized body fused to it (S1 of a fused sacrum, or an L5
+    whose disc the mask bridges: a fold model's mask of MyoSegmenTUM myo31), or when several
+    fragments add up to most of a body (a missing mid-sagittal slice broke myo11's L5 in
+    three). Sizes are relative to the median of the three bodies above the tail.
+    """
+    n = len(order)
+    above = [shapes[i].volume_ml for i in order[max(n - grown - 3, 0) : n - grown]]
+    if not found or not above:
+        return False
+    median = float(np.median(above))
+    extra = [shapes[i].volume_ml for i in order[n - grown : n - found]]
+    fragments = [shapes[i].volume_ml for i in order[n - found :]]
+    fused_full = bool(extra) and max(extra) >= FULL_BODY_RATIO * median
+    broken = len(fragments) >= 2 and sum(fragments) >= FRAGMENTS_OF_A_BODY * median
+    return fused_full or broken
