@@ -174,9 +174,17 @@ def label_vertebrae(
         remap[[i + 1 for i in keep]] = np.arange(1, len(keep) + 1)
         inst, shapes, n = remap[inst], [shapes[i] for i in keep], len(keep)
     order = spine_order(shapes)
-    n_tail = 0 if extra is not None else count_sacral_fragments([shapes[i] for i in order])
-    found_tail = n_tail
-    n_tail = extend_fused(order, n_tail, inst, aff) if n_tail else 0
+    # the sacral tail: fragments below L5 or, with the model's sacrum class at the bottom, the
+    # class's instance; either grows over pieces fused to it (S1 continuous with S2, no disc):
+    # a model may call the upper S1 "body" and the rest "sacrum" (issue-14 real-anatomy model)
+    class_last = extra is not None and _overlap_index(inst, extra) == order[-1]
+    if extra is None:
+        found_tail = count_sacral_fragments([shapes[i] for i in order])
+    else:
+        found_tail = 1 if class_last else 0
+    n_tail = extend_fused(order, found_tail, inst, aff) if found_tail else 0
+    if extra is not None and n_tail == 1:
+        n_tail = found_tail = 0  # the class alone: named by its overlap, as before
     weak_tail = tail_is_weak(order, shapes, found=found_tail, grown=n_tail)
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)

@@ -123,14 +123,16 @@ def _cues(
     cues: list[Cue] = []
     class_pos = _overlap_position(order, inst, sacrum) if sacrum is not None else None
     if class_pos is not None:
-        cues.append(Cue("sacrum_class", "strong", slots[class_pos]))
+        # the class grown over pieces fused to it (n_tail) is one sacrum
+        top = slots[len(order) - n_tail] if n_tail else slots[class_pos]
+        cues.append(Cue("sacrum_class", "weak" if weak_tail else "strong", top))
         lumbar = [shapes[i].volume_ml for i in order[max(class_pos - 4, 0) : class_pos]]
         median = float(np.median(lumbar)) if lumbar else 0.0
         below = [i for i in order[class_pos + 1 :]
                  if median > 0 and shapes[i].volume_ml >= FULL_BELOW_SACRUM * median]
         if below:
             cues.append(Cue("body_below_sacrum", "strong", None))
-    if n_tail:
+    if n_tail and class_pos is None:
         strength = "weak" if weak_tail else "strong"  # grown over a body, or a broken body
         cues.append(Cue("sacral_fragments", strength, slots[len(order) - n_tail]))
     if len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):

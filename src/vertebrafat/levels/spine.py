@@ -171,8 +171,9 @@ def drop_non_bodies(
     dropped (the model's sacrum). Not a body: a piece one sagittal slice wide and under half
     the median body volume (a 4 mm sliver of a sacrum or a pedicle; a body spans 8 or more
     slices), or a piece under ``NOT_A_BODY_VOLUME`` of the median body volume lying between
-    two bodies and not cut by the field of view. The first and the last piece of the chain may
-    be small (the field of view cuts T12 above and the sacrum below). At least four bodies
+    two bodies (cut by the field of view or not: the real-anatomy model leaves such sacral
+    pieces between L5 and its sacrum class on MyoSegmenTUM myo04). The first and the last piece
+    of the chain may be small (the field of view cuts T12 above and the sacrum below). At least four bodies
     must remain, else nothing is dropped.
     """
     if len(order) < 5:
@@ -187,7 +188,7 @@ def drop_non_bodies(
         if s.n_slices == 1 and s.volume_ml < 0.5 * median:
             return True
         between = 0 < k < last or (k == last and tail_follows)
-        return between and s.volume_ml < NOT_A_BODY_VOLUME * median and not s.touches_border
+        return between and s.volume_ml < NOT_A_BODY_VOLUME * median
 
     dropped = [i for k, i in enumerate(order) if not_a_body(k, i)]
     if len(order) - len(dropped) < 4:
