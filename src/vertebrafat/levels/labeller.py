@@ -183,9 +183,12 @@ def label_vertebrae(
     else:
         found_tail = 1 if class_last else 0
     n_tail = extend_fused(order, found_tail, inst, aff) if found_tail else 0
-    if extra is not None and n_tail == 1:
-        n_tail = found_tail = 0  # the class alone: named by its overlap, as before
     weak_tail = tail_is_weak(order, shapes, found=found_tail, grown=n_tail)
+    if extra is not None and (n_tail == 1 or weak_tail):
+        # the class alone, or grown over a full-sized body (a bridged L5/S1 disc, phantom seed
+        # 7 P006 with the real-anatomy model): named by the class's own overlap, as before
+        n_tail = found_tail = 0
+        weak_tail = False
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
     protected = _overlap_index(inst, extra)

@@ -173,8 +173,8 @@ def drop_non_bodies(
     slices), or a piece under ``NOT_A_BODY_VOLUME`` of the median body volume lying between
     two bodies (cut by the field of view or not: the real-anatomy model leaves such sacral
     pieces between L5 and its sacrum class on MyoSegmenTUM myo04). The first and the last piece
-    of the chain may be small (the field of view cuts T12 above and the sacrum below). At least four bodies
-    must remain, else nothing is dropped.
+    of the chain may be small (the field of view cuts T12 above and the sacrum below). At least
+    four bodies must remain, else nothing is dropped.
     """
     if len(order) < 5:
         return order, []
