@@ -38,8 +38,8 @@ GAP_MM = 25.0  # the T12 body starts within this of L1's top (one disc, about 10
 MIN_ML = 2.0  # smaller pieces are not a body (outline specks around the manual masks)
 
 
-def _axis(lumbar: np.ndarray, labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, ...]:
-    """L5 centroid, unit vector L5 -> L1 (mm) and each voxel's mm coordinates function."""
+def _axis(labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """L5 centroid and the unit vector from L5 to L1, in RAS mm."""
     def centre(label: int) -> np.ndarray:
         idx = np.argwhere(labels == label).mean(axis=0)
         return affine[:3, :3] @ idx + affine[:3, 3]
@@ -62,12 +62,12 @@ def _project(points_vox: np.ndarray, affine: np.ndarray, origin: np.ndarray, up:
     return along, across
 
 
-def derive(water_img: object, labels: np.ndarray, seg: object, affine: np.ndarray) -> (
+def derive(labels: np.ndarray, seg: object, affine: np.ndarray) -> (
     tuple[np.ndarray, dict[str, object]]
 ):
     """Labels with T12 (19) and sacrum (26) added from the segmentation ``seg``."""
     lumbar = np.isin(labels, (20, 21, 22, 23, 24))
-    origin, up = _axis(lumbar, labels, affine)
+    origin, up = _axis(labels, affine)
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     lum_along, _ = _project(np.argwhere(lumbar), affine, origin, up)
     top_l1 = float(_project(np.argwhere(labels == 20), affine, origin, up)[0].max())
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         image = vf.load_study(folder / "water.nii.gz")
         labels = read_nifti(folder / "labels.nii.gz", as_float32=False)[0].astype(np.uint8)
         seg = vf.predict(model, image)
-        derived, info = derive(image.water, labels, seg, image.affine)
+        derived, info = derive(labels, seg, image.affine)
         for part in review.get(folder.name, {}).get("drop", []):
             derived[derived == {"T12": 19, "sacrum": 26}[part]] = 0
             info[f"dropped_{part}"] = review[folder.name].get("why", "")

@@ -189,7 +189,7 @@ def train(
     datasets = datasets or []
     if revalidate is not None:
         card = revalidate_card(revalidate, datasets, test_datasets=test or [],
-                               annotated=annotated and bool(datasets))
+                               annotated=annotated)
         summary = json.dumps(card["validation"])[:300]
         emit(card, as_json=as_json, text=f"revalidated {revalidate}: {summary}")
         return

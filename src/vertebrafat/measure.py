@@ -41,6 +41,7 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 
 from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.image import array_axis_along
 from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
 from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.slices import MID_RULE, central_slices
@@ -49,9 +50,7 @@ from vertebrafat.core.types import Affine, Labels, Volume
 
 def sagittal_axis(affine: Affine) -> int:
     """The array axis whose direction is most aligned with left-right (RAS x)."""
-    aff = np.asarray(affine, dtype=np.float64)[:3, :3]
-    cos = np.abs(aff[0, :]) / np.linalg.norm(aff, axis=0)
-    return int(np.argmax(cos))
+    return array_axis_along(affine, 0)
 
 
 def erode_in_plane(region: npt.NDArray[np.bool_], affine: Affine, *, erosion_mm: float) -> (

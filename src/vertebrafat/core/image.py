@@ -104,6 +104,13 @@ class WaterFatImage:
         return tuple(n for n in ("water", "fat", "ff", "r2star") if getattr(self, n) is not None)
 
 
+def array_axis_along(affine: Affine, ras: int) -> int:
+    """The array axis whose direction is most aligned with RAS axis ``ras`` (0 x left-right,
+    1 y antero-posterior, 2 z cranio-caudal), from the affine's column directions."""
+    aff = np.asarray(affine, dtype=np.float64)[:3, :3]
+    return int(np.argmax(np.abs(aff[ras, :]) / np.linalg.norm(aff, axis=0)))
+
+
 def spacing_from_affine(affine: Affine) -> tuple[float, float, float]:
     """Voxel size in mm along each array axis (the column norms of the affine's 3x3 part)."""
     norms = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)

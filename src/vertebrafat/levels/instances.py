@@ -49,6 +49,16 @@ def voxel_volume_ml(affine: Affine) -> float:
     return float(abs(np.linalg.det(np.asarray(affine, dtype=np.float64)[:3, :3]))) / 1000.0
 
 
+def overlap_index(inst: Instances, mask: npt.NDArray[np.bool_] | None) -> int | None:
+    """Index (instance label - 1) of the instance that overlaps ``mask`` most; None when
+    ``mask`` is absent, empty, or lies on background only."""
+    if mask is None or not mask.any():
+        return None
+    counts = np.bincount(inst[mask].ravel(), minlength=int(inst.max()) + 1)
+    counts[0] = 0
+    return int(np.argmax(counts)) - 1 if counts.max() else None
+
+
 def split_instances(
     mask: Mask, affine: Affine, *, options: InstanceOptions | None = None
 ) -> tuple[Instances, int]:

@@ -37,7 +37,12 @@ from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.core.labels import LABEL_OF_LEVEL
 from vertebrafat.core.types import Affine, Labels, Mask
-from vertebrafat.levels.instances import SIX_CONNECTED, InstanceOptions, split_instances
+from vertebrafat.levels.instances import (
+    SIX_CONNECTED,
+    InstanceOptions,
+    overlap_index,
+    split_instances,
+)
 from vertebrafat.levels.naming import Cue, name_levels
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
@@ -177,7 +182,7 @@ def label_vertebrae(
     # the sacral tail: fragments below L5 or, with the model's sacrum class at the bottom, the
     # class's instance; either grows over pieces fused to it (S1 continuous with S2, no disc):
     # a model may call the upper S1 "body" and the rest "sacrum" (issue-14 real-anatomy model)
-    class_last = extra is not None and _overlap_index(inst, extra) == order[-1]
+    class_last = extra is not None and overlap_index(inst, extra) == order[-1]
     if extra is None:
         found_tail = count_sacral_fragments([shapes[i] for i in order])
     else:
@@ -191,7 +196,7 @@ def label_vertebrae(
         weak_tail = False
     tail = order[len(order) - n_tail :]
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff)
-    protected = _overlap_index(inst, extra)
+    protected = overlap_index(inst, extra)
     order, dropped = drop_non_bodies(order, shapes, tail_follows=n_tail > 0, keep=protected)
     order += tail
     from_ribs = False
@@ -246,15 +251,6 @@ def _rib_cue(
     bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff)
     found = [i for i in order if bearing[i]]
     return None if not found else np.asarray(inst == found[-1] + 1)
-
-
-def _overlap_index(inst: npt.NDArray[np.int32], mask: npt.NDArray[np.bool_] | None) -> int | None:
-    """Index (instance label - 1) of the instance that overlaps ``mask`` most, if any."""
-    if mask is None or not mask.any():
-        return None
-    counts = np.bincount(inst[mask].ravel(), minlength=int(inst.max()) + 1)
-    counts[0] = 0
-    return int(np.argmax(counts)) - 1 if counts.max() else None
 
 
 def _check_body(mask: Mask) -> npt.NDArray[np.bool_]:

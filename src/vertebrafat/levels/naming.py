@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.levels.instances import overlap_index
 from vertebrafat.levels.sacrum import BodyShape, looks_like_sacrum
 from vertebrafat.levels.spine import spine_steps
 
@@ -72,7 +73,7 @@ def name_levels(
     A T12 cue found from ribs (``rib_cue``) may only reveal an L6: with the sacrum in view it is
     used when it leaves five or six lumbar bodies; otherwise it does not rename the spine (a
     rib-class speck on a lumbar body) but it disagrees, and the naming is ``uncertain_level``."""
-    names, flags, anchor, slots, _ = _names(
+    names, flags, anchor, slots = _names(
         order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue
     )
     cues = _cues(order, shapes, inst, sacrum, t12, n_tail, slots, rib_cue=rib_cue,
@@ -81,20 +82,17 @@ def name_levels(
     if check_pos is not None:
         cues.append(Cue("t12_ribs_water", "weak", slots[check_pos] + 6))
     junction = _junction(names, slots)
+    transitional = "transitional" in flags  # the count says sacrum and T12 bracket 4 or 6
     voted = tuple(
         Cue(c.name, c.strength, c.junction,
-            "agrees" if c.junction is not None and c.junction == junction else "disagrees")
+            "agrees" if (c.junction is not None and c.junction == junction)
+            or (transitional and c.name.startswith("t12")) else "disagrees")
         for c in cues
     )
-    if "transitional" in flags:  # the count itself says sacrum and T12 bracket 4 or 6 bodies
-        voted = tuple(
-            Cue(c.name, c.strength, c.junction, "agrees") if c.name.startswith("t12") else c
-            for c in voted
-        )
     strong = [c for c in voted if c.strength == "strong"]
     # four or six lumbar bodies rest on the sacrum and T12 cues alone, and a missed floating
     # rib on T12 gives the same count as a true L6 (phantom seed 11 P012): named, and flagged
-    if any(c.verdict == "disagrees" for c in voted) or not strong or "transitional" in flags:
+    if any(c.verdict == "disagrees" for c in voted) or not strong or transitional:
         confidence = "low"
     else:
         confidence = "high" if len(strong) >= 2 else "medium"
@@ -107,11 +105,11 @@ def _junction(names: list[str], slots: list[int]) -> int | None:
     """Slot of S1 in the names given (one below the last lumbar body when S1 is not in view)."""
     if "S1" in names:
         return slots[names.index("S1")]
-    lumbar = [s for s, n in zip(slots, names, strict=True) if n in _BELOW_T12]
+    lumbar = [k for k, n in enumerate(names) if n in _BELOW_T12]
     if not lumbar:
         return None
-    last = max(k for k, n in enumerate(names) if n in _BELOW_T12)
-    return slots[last] + (6 - _BELOW_T12.index(names[last]) - 1 if names[last] != "L6" else 1)
+    last = lumbar[-1]  # L1..L5 stand 5..1 slots above S1, an L6 one slot
+    return slots[last] + max(5 - _BELOW_T12.index(names[last]), 1)
 
 
 def _cues(
@@ -149,8 +147,8 @@ def _names(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
     *, rib_cue: bool,
-) -> tuple[list[str], tuple[str, ...], str, list[int], int | None]:
-    """Names, flags and anchor (the counting rules), with the slots and the T12 position used."""
+) -> tuple[list[str], tuple[str, ...], str, list[int]]:
+    """Names, flags and anchor (the counting rules), with the slots of the chain."""
     sacrum_pos = len(order) - n_tail if n_tail else _sacrum_position(order, shapes, inst, sacrum)
     # position of each body counted from the top, gaps skipped; no gap is looked for in or
     # into the sacrum (its segments and the L5/S1 step differ from the lumbar spacing)
@@ -165,11 +163,11 @@ def _names(
             t12_pos = None
     if sacrum_pos is None and t12_pos is None:
         flags += ["no_sacrum", "uncertain_level"]
-        return _count_up(slots, slots[-1] + 1, _ABOVE_SACRUM), tuple(flags), "bottom", slots, None
+        return _count_up(slots, slots[-1] + 1, _ABOVE_SACRUM), tuple(flags), "bottom", slots
     if sacrum_pos is None:
         assert t12_pos is not None
         flags.append("no_sacrum")
-        return _count_down(slots, slots[t12_pos]), tuple(flags), "t12", slots, t12_pos
+        return _count_down(slots, slots[t12_pos]), tuple(flags), "t12", slots
     names = _count_up(slots, slots[sacrum_pos], _ABOVE_SACRUM)
     names[sacrum_pos:] = ["S1"] * (len(order) - sacrum_pos)
     if t12_pos is not None and t12_pos < sacrum_pos:
@@ -179,7 +177,7 @@ def _names(
             names[:sacrum_pos] = _count_down(slots[:sacrum_pos], slots[t12_pos])
             if n_lumbar not in (4, 6):
                 flags.append("uncertain_level")
-    return names, tuple(flags), "sacrum", slots, t12_pos
+    return names, tuple(flags), "sacrum", slots
 
 
 def _slots(order: list[int], shapes: list[BodyShape]) -> list[int]:
@@ -238,10 +236,5 @@ def _overlap_position(
     order: list[int], inst: npt.NDArray[np.int32], cue: npt.NDArray[np.bool_] | None
 ) -> int | None:
     """Index in ``order`` of the instance that overlaps ``cue`` most (None if no overlap)."""
-    if cue is None or not cue.any():
-        return None
-    counts = np.bincount(inst[cue].ravel(), minlength=int(inst.max()) + 1)
-    counts[0] = 0
-    if counts.max() == 0:
-        return None
-    return order.index(int(np.argmax(counts)) - 1)
+    index = overlap_index(inst, cue)
+    return None if index is None else order.index(index)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.core.image import array_axis_along
 from vertebrafat.core.types import Mask
 from vertebrafat.levels.instances import voxel_volume_ml
 
@@ -62,11 +63,11 @@ def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
     lo, hi = idx.min(axis=0), idx.max(axis=0)
     touches = bool(np.any(lo == 0) or np.any(hi == np.array(instance.shape) - 1))
     voxel_ml = voxel_volume_ml(affine)
-    s_axis = int(np.argmax(np.abs(affine[2, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
+    s_axis = array_axis_along(affine, 2)
     inferior = (
         hi[s_axis] == instance.shape[s_axis] - 1 if affine[2, s_axis] < 0 else lo[s_axis] == 0
     )
-    lr_axis = int(np.argmax(np.abs(affine[0, :3]) / np.linalg.norm(affine[:3, :3], axis=0)))
+    lr_axis = array_axis_along(affine, 0)
     return BodyShape(
         n_slices=int(hi[lr_axis] - lo[lr_axis] + 1),
         centre_mm=(float(centre[0]), float(centre[1]), float(centre[2])),

@@ -15,8 +15,6 @@ from scipy import ndimage as ndi
 from vertebrafat.levels.sacrum import FULL_BODY_RATIO, BodyShape, body_shape
 
 OFF_SPINE_MM = 35.0
-
-
 OFF_SPINE_VOLUME = 0.5
 
 
