@@ -7,7 +7,13 @@ predicted body above the annotated L1 is T12 (19). Nothing is guessed where the 
 nothing; a reviewer looks at every subject's picture and lists what to drop in
 ``scripts/neighbour_labels_review.json`` (subject -> {"drop": ["T12"|"sacrum"], "why": ...}).
 
-    .venv/bin/python scripts/derive_neighbour_labels.py [--out work-data/myo_neighbours]
+    .venv/bin/python scripts/derive_neighbour_labels.py [--out work-data/myo_neighbours] \
+        [--model MODEL.onnx]
+
+The labels depend on the model they are derived with. The shipped model (2026-12-03) was
+trained on labels derived with its predecessor, the model of commit a6cd712:
+``git show a6cd712:src/vertebrafat/models/vertebrafat-unet-default.onnx > old.onnx`` (and
+``.json``), then ``--model old.onnx``.
 
 Writes one folder per subject (``water.nii.gz`` as read, ``labels.nii.gz`` with 19/26 added,
 ``annotated_slices.json`` copied when present), ``derived.json`` (per subject: what was added,
@@ -135,6 +141,8 @@ def picture(water: np.ndarray, labels: np.ndarray, title: str) -> Image.Image:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "work-data" / "myo_neighbours")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="model .onnx whose masks the labels come from (default: shipped)")
     args = parser.parse_args(argv)
     if not MYO.is_dir():
         print(f"{MYO}: MyoSegmenTUM data not found (../shared/data/myosegmentum)", file=sys.stderr)
@@ -143,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     from vertebrafat.io.nifti import read_nifti, save_labels
 
     review = json.loads(REVIEW.read_text()) if REVIEW.is_file() else {}
-    model = vf.load_model()
+    model = vf.load_model(args.model)
     record: dict[str, object] = {}
     tiles = []
     for folder in sorted(p for p in MYO.iterdir() if p.is_dir()):
