@@ -23,6 +23,8 @@ def test_detect_scale(top: float, scale: float) -> None:
     [
         pytest.param(8.0, None, "ambiguous", id="between-fraction-and-percent"),
         pytest.param(170.0, None, "ambiguous", id="between-percent-and-permille"),
+        pytest.param(297.0, None, "ambiguous", id="percent-stored-x3"),
+        pytest.param(40.0, None, "ambiguous", id="percent-without-fat"),
         pytest.param(90.0, 1000.0, "tags say full scale 1000", id="tag-disagrees"),
         pytest.param(0.0, None, "empty", id="all-zero"),
     ],

@@ -91,7 +91,7 @@ def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
     for k in range(3):
         labels[1:5, 3 + 12 * k : 11 + 12 * k, 3:13] = 1
     water = np.where(labels > 0, 100.0, 10.0).astype(np.float32)
-    fat = np.where(labels > 0, 50.0, 5.0).astype(np.float32)
+    fat = np.where(labels > 0, 50.0, 90.0).astype(np.float32)  # fat around: FF 90 %
     ff = (100 * fat / (water + fat)).astype(np.float32)
     source = WaterFatImage(water, AFFINE, fat=fat, ff=ff)
     save_dicom_study(source, tmp_path / "dicom", vendor="siemens", patient_name="TEST^SEG",

@@ -107,7 +107,8 @@ def test_workers_below_one_is_input_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        pytest.param(["all"], ("nifti", "dicom-ge", "dicom-siemens", "dicom-philips"), id="all"),
+        pytest.param(["all"], ("nifti", "dicom-ge", "dicom-siemens", "dicom-philips",
+                                  "nifti-dcm2niix"), id="all"),
         pytest.param(["dicom-ge", "nifti"], ("nifti", "dicom-ge"), id="ordered"),
     ],
 )

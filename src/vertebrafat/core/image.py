@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.types import Affine, Volume
 
 Role = Literal["water", "fat", "ff", "r2star", "in_phase", "out_phase"]
 ROLES: tuple[Role, ...] = ("water", "fat", "ff", "r2star", "in_phase", "out_phase")
+MAP_ROLES: tuple[str, ...] = ("water", "fat", "ff", "r2star")
+"""The maps a study is made of, in the canonical channel order."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,9 @@ class StudyMeta:
 
     ``ff_scale`` is the full-scale value of the stored FF map as found: ``1`` (0-1), ``100``
     (0-100 %) or ``1000`` (0-1000, GE IDEAL-IQ), ``"derived"`` when FF was computed from water
-    and fat, ``None`` when the study has no FF at all.
+    and fat, ``None`` when the study has no FF at all. ``file_axes`` is the transpose that
+    brought the stored arrays to ``(slices, rows, cols)`` (:func:`slices_first_axes`); outputs
+    are written back with its inverse, on the input's own axis order.
     """
 
     source: str
@@ -44,6 +50,7 @@ class StudyMeta:
     subject: str = ""
     scan: str = "1"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    file_axes: tuple[int, int, int] = (0, 1, 2)
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,7 @@ class WaterFatImage:
     @property
     def channels(self) -> tuple[str, ...]:
         """The roles present, in the canonical order water, fat, ff, r2star."""
-        return tuple(n for n in ("water", "fat", "ff", "r2star") if getattr(self, n) is not None)
+        return tuple(n for n in MAP_ROLES if getattr(self, n) is not None)
 
 
 def array_axis_along(affine: Affine, ras: int) -> int:
@@ -115,3 +122,58 @@ def spacing_from_affine(affine: Affine) -> tuple[float, float, float]:
     """Voxel size in mm along each array axis (the column norms of the affine's 3x3 part)."""
     norms = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
     return (float(norms[0]), float(norms[1]), float(norms[2]))
+
+
+def slices_first_axes(affine: Affine) -> tuple[int, int, int]:
+    """The array axes in the internal order: the axis closest to left-right first (the
+    sagittal slice axis), then the other two in their stored order.
+
+    ``np.transpose(volume, axes)`` brings a volume stored in any axis order (dcm2niix writes the
+    slice axis last) to ``(slices, rows, cols)``; :func:`permute_affine` gives its affine.
+    Only the order changes, never a direction, so slice ``i`` inside is slice ``i`` of the
+    file's left-right axis.
+    """
+    first = array_axis_along(affine, 0)
+    rest = [a for a in range(3) if a != first]
+    return (first, rest[0], rest[1])
+
+
+def permute_affine(affine: Affine, axes: tuple[int, int, int]) -> Affine:
+    """The affine of ``np.transpose(volume, axes)``: its columns reordered the same way."""
+    aff = np.array(affine, dtype=np.float64)
+    aff[:, :3] = np.asarray(affine, dtype=np.float64)[:, list(axes)]
+    return aff
+
+
+def inverse_axes(axes: tuple[int, int, int]) -> tuple[int, int, int]:
+    """The transpose that undoes ``np.transpose(volume, axes)``."""
+    inv = np.argsort(np.asarray(axes))
+    return (int(inv[0]), int(inv[1]), int(inv[2]))
+
+
+def align_to_grid(
+    volume: npt.NDArray[Any], affine: Affine, shape: tuple[int, ...], target: Affine,
+    *, atol_mm: float = 1e-3,
+) -> npt.NDArray[Any] | None:
+    """``volume`` transposed and flipped onto the voxel grid ``(shape, target)``, or None.
+
+    Two files hold the same world grid in any of the 48 axis orders and directions; this
+    finds the one (if any) whose voxel centres match ``target``'s within ``atol_mm``, so a
+    mask saved slice-last overlays an image saved slice-first voxel for voxel.
+    """
+    aff = np.asarray(affine, dtype=np.float64)
+    want = np.asarray(target, dtype=np.float64)
+    for axes in itertools.permutations(range(3)):
+        moved = np.transpose(volume, axes)
+        if moved.shape != tuple(shape):
+            continue
+        cols = aff[:3, list(axes)]
+        flips = tuple(bool(np.dot(cols[:, k], want[:3, k]) < 0) for k in range(3))
+        origin = aff[:3, 3] + sum(cols[:, k] * (moved.shape[k] - 1)
+                                  for k in range(3) if flips[k])
+        signed = cols * np.where(flips, -1.0, 1.0)
+        if np.allclose(signed, want[:3, :3], atol=atol_mm) and np.allclose(
+                origin, want[:3, 3], atol=atol_mm):
+            index = tuple(slice(None, None, -1) if f else slice(None) for f in flips)
+            return np.ascontiguousarray(moved[index])
+    return None

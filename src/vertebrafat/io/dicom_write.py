@@ -79,7 +79,7 @@ def save_dicom_study(
     """
     if vendor not in VENDORS:
         raise InputError(f"unknown vendor {vendor!r}; expected one of {', '.join(VENDORS)}")
-    stored = _stored_series(image, vendor)
+    stored = stored_series(image, vendor)
     study_uid = uid_from(uid_seed, "study")
     frame_uid = uid_from(uid_seed, "frame")
     lps = _RAS_TO_LPS @ np.asarray(image.affine, dtype=np.float64)
@@ -113,7 +113,7 @@ def save_dicom_study(
     return written
 
 
-def _stored_series(
+def stored_series(
     image: WaterFatImage, vendor: Vendor
 ) -> dict[str, tuple[npt.NDArray[np.integer], float, float]]:
     """role -> (stored integers, RescaleSlope, RescaleIntercept) in the vendor's style."""

@@ -13,13 +13,14 @@ from vertebrafat.core.types import Volume
 
 FF_SCALES: Final[tuple[float, ...]] = (1.0, 100.0, 1000.0)
 
-# Robust maximum (99.9th percentile) of a stored FF map -> its full scale. Gaps between the
-# bands are ambiguous: a fraction never exceeds ~1.5 even with noise, a percent map of a lumbar
-# field of view (subcutaneous fat ~90 %) never tops out below 20, and a GE x10 map below 200.
-_BANDS: Final[tuple[tuple[float, float, float], ...]] = (
-    (0.0, 1.5, 1.0),
-    (20.0, 150.0, 100.0),
-    (200.0, 1500.0, 1000.0),
+SCALE_TOLERANCE: Final[tuple[float, float]] = (0.5, 1.5)
+"""A stored FF map's robust maximum (99.9th percentile) must lie within these multiples of its
+full scale. A lumbar field of view holds subcutaneous fat (80-95 %) and background noise, so
+the robust maximum of a percent map lies near 100 (50-150 with noise and complex fitting);
+a map that fits no scale within this tolerance (e.g. 0-300, or a fraction map of 0-8) is
+refused rather than read by the nearest scale."""
+_BANDS: Final[tuple[tuple[float, float, float], ...]] = tuple(
+    (SCALE_TOLERANCE[0] * s, SCALE_TOLERANCE[1] * s, s) for s in FF_SCALES
 )
 
 
@@ -39,8 +40,8 @@ def detect_ff_scale(values: npt.ArrayLike, *, source: str, hint: float | None = 
     Raises
     ------
     InputError
-        If the robust maximum falls between the bands (ambiguous), outside every band, or
-        disagrees with ``hint``; the message asks for ``--ff-scale``.
+        If the robust maximum is not within :data:`SCALE_TOLERANCE` of one full scale
+        (ambiguous), or disagrees with ``hint``; the message asks for ``--ff-scale``.
     """
     v = np.asarray(values, dtype=np.float64)
     finite = v[np.isfinite(v)]
@@ -50,8 +51,9 @@ def detect_ff_scale(values: npt.ArrayLike, *, source: str, hint: float | None = 
     found = next((scale for lo, hi, scale in _BANDS if lo < top <= hi), None)
     if found is None:
         raise InputError(
-            f"{source}: FF scale is ambiguous (99.9th percentile {top:.4g} fits none of "
-            "0-1, 0-100, 0-1000); give --ff-scale 1|100|1000"
+            f"{source}: FF scale is ambiguous (99.9th percentile {top:.4g} is not within "
+            f"{SCALE_TOLERANCE[0]:g}-{SCALE_TOLERANCE[1]:g} times a full scale of 1, 100 or "
+            "1000); give --ff-scale 1|100|1000"
         )
     if hint is not None and hint != found:
         raise InputError(

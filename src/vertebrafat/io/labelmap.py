@@ -1,8 +1,10 @@
 """Read the inputs of ``vertebrafat measure``: a fat-fraction NIfTI and a label-map NIfTI.
 
 The label map may come from anywhere (a manual mask from ITK-SNAP or 3D Slicer, a corrected
-automatic one); it must share the FF map's voxel grid. The FF scale is detected from the data
-unless given, by the same rule as every study (:func:`vertebrafat.io.ff_scale.detect_ff_scale`):
+automatic one); it must share the FF map's voxel grid, in any axis order (both are brought to
+``(slices, rows, cols)``, the slice axis the one closest to left-right). NaN or infinite FF voxels
+are refused with their count, as in every study. The FF scale is detected from the data unless
+given, by the same rule as every study (:func:`vertebrafat.io.ff_scale.detect_ff_scale`):
 an ambiguous range is refused rather than guessed.
 """
 
@@ -12,10 +14,10 @@ import os
 
 import numpy as np
 
-from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import Affine, Labels, Volume
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
-from vertebrafat.io.nifti import read_nifti
+from vertebrafat.io.orientation import read_on_grid, read_slices_first
 
 
 def load_measure_inputs(
@@ -29,17 +31,18 @@ def load_measure_inputs(
     Raises
     ------
     InputError
-        On unreadable files, non-integer or out-of-range label values, or a bad FF scale.
+        On unreadable files, NaN/inf FF voxels, non-integer or out-of-range label values, or
+        a bad FF scale.
     GeometryError
-        If the two files differ in shape or affine (more than 1e-3 mm).
+        If the label map is not on the FF map's voxel grid (within 1e-3 mm) in any of the 48
+        axis orders and directions.
     """
-    ff_raw, ff_aff = read_nifti(ff_path, as_float32=False)
-    lab_raw, lab_aff = read_nifti(labels_path, as_float32=False)
-    if ff_raw.shape != lab_raw.shape:
-        raise GeometryError(f"{labels_path}: shape {lab_raw.shape} differs from the FF map "
-                            f"{ff_raw.shape}")
-    if not np.allclose(ff_aff, lab_aff, atol=1e-3):
-        raise GeometryError(f"{labels_path}: affine differs from the FF map's ({ff_path})")
+    ff_raw, ff_aff, _ = read_slices_first(ff_path, as_float32=False)
+    lab_raw = read_on_grid(labels_path, ff_raw.shape, ff_aff,
+                           grid_of=f"the FF map {ff_path}", as_float32=False)
+    bad = int(np.count_nonzero(~np.isfinite(np.asarray(ff_raw, dtype=np.float64))))
+    if bad:
+        raise InputError(f"{ff_path}: {bad} voxels are NaN or infinite")
     lab = np.asarray(lab_raw, dtype=np.float64)
     if np.any(lab != np.round(lab)) or lab.min() < 0 or lab.max() > 255:
         raise InputError(f"{labels_path}: label values must be integers 0-255")

@@ -74,11 +74,13 @@ def save_volume(
     path: str | os.PathLike[str],
     *,
     slope: float | None = None,
+    intercept: float = 0.0,
 ) -> None:
     """Write ``array`` (``(slices, rows, cols)``) with ``affine`` as NIfTI, atomically.
 
-    The array is stored as is (dtype kept); ``slope`` sets ``scl_slope`` (readers then see
-    ``array * slope``: integer maps in tenths, as scanners store FF). The affine goes to both
+    The array is stored as is (dtype kept); ``slope`` and ``intercept`` set ``scl_slope`` and
+    ``scl_inter`` (readers then see ``array * slope + intercept``: integer maps in tenths, as
+    scanners store FF). The affine goes to both
     qform and sform (code 1, scanner), so every reader agrees on the geometry.
     """
     data = np.asarray(array)
@@ -92,7 +94,7 @@ def save_volume(
     if not finite or abs(np.linalg.det(aff[:3, :3])) < 1e-12:
         raise GeometryError(f"{path}: the affine must be a finite, invertible 4x4 matrix")
     header = _header(data.shape, code, data.dtype.itemsize * 8, aff,
-                     1.0 if slope is None else slope)
+                     1.0 if slope is None else slope, intercept)
     body = header + b"\x00" * 4 + np.asarray(data, dtype=data.dtype.newbyteorder("<")).tobytes(
         order="F"
     )
@@ -112,7 +114,7 @@ _HEADER = struct.Struct("<i10s18sihcB 8h 3f 4h 8f 3f hBB 4f 2i 80s24s 2h 6f 12f 
 
 def _header(
     shape: tuple[int, ...], code: int, bitpix: int, affine: npt.NDArray[np.float64],
-    slope: float,
+    slope: float, intercept: float,
 ) -> bytes:
     """NIfTI-1 header of a 3D array: the affine as qform (quaternion, offset, pixdim with
     qfac) and as sform, both code 1 (scanner), data at byte 352 after an empty extension."""
@@ -124,7 +126,7 @@ def _header(
         0.0, 0.0, 0.0,
         0, code, bitpix, 0,
         *pixdim,
-        352.0, slope, 0.0,
+        352.0, slope, intercept,
         0, 0, 0,
         0.0, 0.0, 0.0, 0.0,
         0, 0,

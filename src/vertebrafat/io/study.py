@@ -1,7 +1,9 @@
 """``read_study``: one water-fat study (DICOM folder or NIfTI files) -> :class:`WaterFatImage`.
 
 NIfTI: a folder with files named by role (``water``, ``fat``, ``ff``, ``r2star``; ``.nii`` or
-``.nii.gz``), a single water file, or explicit paths. DICOM: a folder searched recursively
+``.nii.gz``), a dcm2niix folder whose JSON sidecars name the roles
+(:mod:`vertebrafat.io.dcm2niix`), a single water file, or explicit paths; in any axis order
+(:func:`vertebrafat.io.orientation.read_slices_first`). DICOM: a folder searched recursively
 (see :mod:`vertebrafat.io.dicom_read`). An optional ``study.json`` (``{"subject": .., "scan":
 ..}``) in a NIfTI folder names the study; otherwise the subject is the folder name, scan "1".
 """
@@ -16,14 +18,14 @@ from typing import cast
 
 import numpy as np
 
-from vertebrafat.core.errors import GeometryError, InputError
-from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
-from vertebrafat.core.types import Affine, Volume
+from vertebrafat.core.errors import InputError
+from vertebrafat.core.image import MAP_ROLES, SeriesInfo, StudyMeta, WaterFatImage
+from vertebrafat.core.types import Volume
+from vertebrafat.io.dcm2niix import read_sidecar, sidecar_roles
+from vertebrafat.io.dicom_roles import vendor_of
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
-from vertebrafat.io.nifti import read_nifti
-from vertebrafat.io.orientation import check_sagittal
+from vertebrafat.io.orientation import check_nifti_sagittal, read_on_grid, read_slices_first
 
-NIFTI_ROLES = ("water", "fat", "ff", "r2star")
 PathLike = str | os.PathLike[str]
 
 
@@ -69,7 +71,7 @@ def read_study(
         Roles on different voxel grids, or a non-sagittal acquisition without
         ``allow_orientation``.
     """
-    explicit = {r: p for r, p in zip(NIFTI_ROLES, (water, fat, ff, r2star), strict=True) if p}
+    explicit = {r: p for r, p in zip(MAP_ROLES, (water, fat, ff, r2star), strict=True) if p}
     if path is None and not explicit:
         raise InputError("no study given: pass a folder, a NIfTI file or --water")
     base = Path(path) if path is not None else Path(str(explicit["water"])).parent
@@ -79,7 +81,12 @@ def read_study(
     if base.is_file():
         files.setdefault("water", base)
     elif not explicit:
-        found = _role_files(base)
+        found = _role_files(base) or sidecar_roles(base)
+        if not found and any(base.glob("*.nii*")):
+            raise InputError(
+                f"{base}: NIfTI files but no water image (expected water.nii.gz, a dcm2niix "
+                "JSON sidecar naming the water series, or --water)"
+            )
         if not found:
             from vertebrafat.io.dicom_read import load_dicom_study
 
@@ -92,7 +99,7 @@ def read_study(
 
 def _role_files(folder: Path) -> dict[str, Path]:
     found: dict[str, Path] = {}
-    for role in NIFTI_ROLES:
+    for role in MAP_ROLES:
         for ext in (".nii.gz", ".nii"):
             candidate = folder / f"{role}{ext}"
             if candidate.is_file():
@@ -106,23 +113,15 @@ def _load_nifti_study(
 ) -> WaterFatImage:
     if "water" not in files:
         raise InputError(f"{base}: no water image (expected water.nii.gz or --water)")
-    volumes: dict[str, Volume] = {}
-    affine: Affine | None = None
-    for role in NIFTI_ROLES:
-        if role not in files:
-            continue
-        raw, aff = read_nifti(files[role])
-        data = cast(Volume, raw)  # image mode: float32
-        if affine is None:
-            affine = aff
-        elif data.shape != volumes["water"].shape or not np.allclose(aff, affine, atol=1e-3):
-            raise GeometryError(
-                f"{files[role]}: grid {data.shape} differs from the water image "
-                f"{files['water']} {volumes['water'].shape} (shape or affine)"
-            )
-        volumes[role] = data
-    assert affine is not None
-    check_sagittal(affine, source=str(files["water"]), allow_orientation=allow_orientation)
+    raw, affine, axes = read_slices_first(files["water"])
+    volumes: dict[str, Volume] = {"water": cast(Volume, raw)}  # image mode: float32
+    for role in MAP_ROLES[1:]:
+        if role in files:
+            volumes[role] = cast(Volume, read_on_grid(
+                files[role], volumes["water"].shape, affine,
+                grid_of=f"the water image {files['water']}"))
+    check_nifti_sagittal(affine, source=str(files["water"]),
+                         allow_orientation=allow_orientation)
     scale: float | str | None = None
     ff_pct: Volume | None = None
     if "ff" in volumes:
@@ -130,8 +129,12 @@ def _load_nifti_study(
         scale = ff_scale if ff_scale is not None else detect_ff_scale(volumes["ff"], source=src)
         ff_pct = ff_to_percent(volumes["ff"], scale, source=src)
     subject, scan = _study_identity(base)
+    sidecar = read_sidecar(Path(files["water"]))
+    strength = sidecar.get("MagneticFieldStrength")
     meta = StudyMeta(
         source=str(base), format="nifti", ff_scale=scale, subject=subject, scan=scan,
+        file_axes=axes, vendor=vendor_of(str(sidecar.get("Manufacturer", ""))),
+        field_strength_t=float(strength) if isinstance(strength, (int, float)) else None,
         series=tuple(
             SeriesInfo(role=r, source=str(files[r]), n_slices=volumes[r].shape[0])
             for r in volumes
@@ -152,8 +155,11 @@ def _study_identity(base: Path) -> tuple[str, str]:
             return str(data.get("subject", folder.name)), str(data.get("scan", "1"))
         except (OSError, ValueError, AttributeError):
             raise InputError(f"{card}: not a valid study.json") from None
-    name = base.name.removesuffix(".gz").removesuffix(".nii") if base.is_file() else base.name
-    return name, "1"
+    if not base.is_file():
+        return base.name, "1"
+    stem = base.name.removesuffix(".gz").removesuffix(".nii")
+    # a file named by its role (sub01/water.nii.gz) is named by its folder
+    return (folder.resolve().name if stem.lower() in MAP_ROLES else stem), "1"
 
 
 def describe_study(image: WaterFatImage) -> dict[str, object]:

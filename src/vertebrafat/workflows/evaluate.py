@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import Affine
 from vertebrafat.io.atomic import atomic_path
-from vertebrafat.io.nifti import read_nifti
+from vertebrafat.io.orientation import read_on_grid, read_slices_first
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -185,20 +185,16 @@ def load_pair(pair: MapPair) -> LoadedPair:
     InputError
         If a file is unreadable or not 3D.
     GeometryError
-        If shapes or affines differ (both files named).
+        If the prediction or probability is not on the reference's voxel grid in any axis
+        order (both files named).
     """
-    ref, affine = read_nifti(pair.reference, as_float32=False)
-    pred, pred_affine = read_nifti(pair.prediction, as_float32=False)
+    ref, affine, _ = read_slices_first(pair.reference, as_float32=False)
+    grid_of = f"the reference {pair.reference}"
+    pred = read_on_grid(pair.prediction, ref.shape, affine, grid_of=grid_of, as_float32=False)
     prob = None
-    others = [(pair.prediction, pred, pred_affine)]
     if pair.probability is not None:
-        prob, prob_affine = read_nifti(pair.probability, as_float32=False)
-        prob = prob.astype(np.float64)
-        others.append((pair.probability, prob, prob_affine))
-    for path, data, aff in others:
-        if data.shape != ref.shape or not np.allclose(aff, affine, atol=1e-3):
-            raise GeometryError(f"{path}: grid {data.shape} does not match the reference "
-                                f"{pair.reference} {ref.shape} (shape or affine differ)")
+        prob = read_on_grid(pair.probability, ref.shape, affine, grid_of=grid_of,
+                            as_float32=False).astype(np.float64)
     if not np.issubdtype(ref.dtype, np.integer):
         if not np.array_equal(ref, np.round(ref)):
             raise InputError(f"{pair.reference}: reference must be a label map (integers)")

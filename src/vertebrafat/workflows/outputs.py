@@ -1,6 +1,7 @@
 """Write one study's outputs into a folder, all or nothing.
 
-Files: ``labels.nii.gz`` (uint8 VerSe labels), ``probability.nii.gz`` (float32),
+Files: ``labels.nii.gz`` (uint8 VerSe labels), ``probability.nii.gz`` (float32), both on the
+input's grid in the input's own axis order (a NIfTI stored slice-last gets slice-last masks),
 ``seg.dcm`` (DICOM SEG, DICOM input only), ``bmf.csv`` (DESIGN.md schema), ``bmf.json`` (the
 same rows and the level naming's cues and confidence),
 ``qc.png``, and two label tables so the mask opens with level names and colours
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vertebrafat.core.image import inverse_axes, permute_affine
 from vertebrafat.io.atomic import write_bytes_atomic, write_text_atomic
 from vertebrafat.io.label_tables import itksnap_label_table, png_bytes, slicer_color_table
 from vertebrafat.io.nifti import save_labels, save_volume
@@ -80,9 +82,12 @@ def _write_all(
     result: StudyResult, folder: Path, dicom_source: str | os.PathLike[str] | None
 ) -> dict[str, str]:
     labels = result.labelling.labels
-    affine = result.image.affine
-    save_labels(labels, affine, folder / "labels.nii.gz")
-    save_volume(result.probability.astype(np.float32), affine, folder / "probability.nii.gz")
+    # the volumes go back to the input's own axis order, so a viewer overlays them as they are
+    back = inverse_axes(result.image.meta.file_axes)
+    affine = permute_affine(result.image.affine, back)
+    save_labels(np.transpose(labels, back), affine, folder / "labels.nii.gz")
+    save_volume(np.transpose(result.probability.astype(np.float32), back), affine,
+                folder / "probability.nii.gz")
     save_table(result.table, folder / "bmf.csv")
     write_text_atomic(folder / "bmf.json", study_json(result.table, result.labelling.naming()))
     write_bytes_atomic(folder / "qc.png", png_bytes(result.qc))

@@ -9,6 +9,8 @@ Layout of ``OUT/P001`` (scan 1) or ``OUT/P001-scan2``::
     truth.csv lesions.json acquisition.json study.json
     echoes.npz                                         with ``echoes`` (complex64, TEs in ms)
     dicom-ge/ dicom-siemens/ dicom-philips/            when asked
+    nifti-dcm2niix/                                    when asked: the GE series as dcm2niix
+                                                       converts them (slice axis last, sidecars)
 
 The folder is written under a temporary name and renamed when complete, so a failed run leaves
 no partial study. Same study -> identical bytes (gzip and zip timestamps are fixed).
@@ -33,7 +35,9 @@ from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.table import save_table
 from vertebrafat.phantom import PhantomStudy
 
-FORMATS: tuple[str, ...] = ("nifti", "dicom-ge", "dicom-siemens", "dicom-philips")
+FORMATS: tuple[str, ...] = (
+    "nifti", "dicom-ge", "dicom-siemens", "dicom-philips", "nifti-dcm2niix",
+)
 
 
 def study_folder_name(study: PhantomStudy) -> str:
@@ -118,7 +122,11 @@ def _write_into(study: PhantomStudy, folder: Path, formats: tuple[str, ...]) -> 
             },
         )
     for fmt in formats:
-        if fmt.startswith("dicom-"):
+        if fmt == "nifti-dcm2niix":
+            from vertebrafat.io.dcm2niix import save_dcm2niix_study
+
+            save_dcm2niix_study(img, folder / fmt, vendor="ge", folder_name=img.meta.subject)
+        elif fmt.startswith("dicom-"):
             from vertebrafat.io.dicom_write import save_dicom_study
 
             vendor = fmt.removeprefix("dicom-")
