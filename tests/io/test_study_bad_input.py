@@ -141,3 +141,50 @@ def test_ff_scale_ambiguous(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     study = _nifti(tmp_path / "s", water=np.ones((4, 8, 8), np.float32), ff=ff)
     _fails(study, "ff.nii.gz: FF scale is ambiguous", tmp_path, capsys)
     assert load_study(study, ff_scale=100).ff.max() == pytest.approx(8.0)  # type: ignore[union-attr]
+
+
+def test_measure_refuses_nan_in_the_ff_map(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    ff = np.full((4, 8, 8), 90.0, np.float32)
+    ff[1, 2, 3] = np.nan
+    ff[2, 2, 3] = -np.inf
+    labels = np.zeros((4, 8, 8), np.uint8)
+    labels[1:3, 2:6, 2:6] = 20
+    _nifti(tmp_path / "m", ff=ff, labels=labels)
+    out = tmp_path / "bmf.csv"
+    folder = tmp_path / "m"
+    assert main(["measure", str(folder / "ff.nii.gz"), str(folder / "labels.nii.gz"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {tmp_path / 'm' / 'ff.nii.gz'}: 2 voxels are NaN or infinite"
+    assert not out.exists()
+
+
+def test_ff_stored_times_three_is_refused_not_read_as_permille(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ff = np.linspace(0, 99, 4 * 8 * 8, dtype=np.float32).reshape(4, 8, 8)
+    study = _nifti(tmp_path / "s", water=np.ones((4, 8, 8), np.float32), ff=3 * ff)
+    _fails(study, "ff.nii.gz: FF scale is ambiguous (99.9th percentile 296.7 is not within "
+           "0.5-1.5 times a full scale", tmp_path, capsys)
+
+
+def test_coronal_nifti_is_refused_whatever_its_axis_order(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # thick (5 mm) slices along antero-posterior, stored in-plane first as dcm2niix does
+    coronal = np.array([[0.8, 0, 0, 0], [0, 0, 5.0, 0], [0, 0.8, 0, 0], [0, 0, 0, 1.0]])
+    folder = tmp_path / "s"
+    folder.mkdir()
+    nib.save(nib.Nifti1Image(np.ones((40, 50, 6), np.float32), coronal), folder / "water.nii.gz")
+    _fails(folder, "non-sagittal acquisition (thick slices of 5 mm are antero-posterior "
+           "(coronal), left-right voxels 0.8 mm)", tmp_path, capsys)
+    # the same slab stored sagittally (thick slices along left-right) in that order is accepted
+    sagittal = coronal[:, [1, 0, 2, 3]][[1, 0, 2, 3]]
+    nib.save(nib.Nifti1Image(np.ones((40, 50, 6), np.float32), sagittal), folder / "water.nii.gz")
+    assert load_study(folder).shape == (6, 40, 50)
+
+
+def test_a_file_named_by_its_role_takes_the_folder_as_subject(tmp_path: Path) -> None:
+    study = _nifti(tmp_path / "sub07", water=np.ones((4, 8, 8), np.float32))
+    assert load_study(study / "water.nii.gz").meta.subject == "sub07"
+    (study / "water.nii.gz").rename(study / "sub07_T1_W.nii.gz")
+    assert load_study(study / "sub07_T1_W.nii.gz").meta.subject == "sub07_T1_W"
