@@ -19,3 +19,7 @@ class GeometryError(VertebrafatError):
 
 class ModelError(VertebrafatError):
     """A model file or model card is missing, corrupt, or unfit for the study."""
+
+
+class OutputError(VertebrafatError):
+    """An output cannot be written: a file where a folder should be, no permission, disk full."""

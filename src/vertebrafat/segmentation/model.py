@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Protocol
 
 from vertebrafat.core.model_card import ModelCard
@@ -27,13 +29,27 @@ class SegmentationModel:
     source: str = ""
 
 
+def onnxruntime() -> ModuleType:
+    """``onnxruntime``, imported with its telemetry off.
+
+    Since 1.2x ONNX Runtime on Linux starts a 1DS telemetry client at import, which writes a
+    device id and an event store under ``~/.cache/Microsoft/DeveloperTools/.onnxruntime``.
+    ``ORT_DISABLE_TELEMETRY`` (read at import) stops it before anything is written, and
+    ``disable_telemetry_events`` turns off the events of the Windows builds. Every import of
+    onnxruntime in vertebrafat goes through here.
+    """
+    os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+    import onnxruntime as ort
+
+    ort.disable_telemetry_events()
+    return ort
 
 
 def open_session(card: ModelCard, onnx: bytes, *, source: str = "", threads: int = 2) -> (
     SegmentationModel
 ):
     """An ONNX Runtime CPU session of ``threads`` intra-op threads on the model bytes ``onnx``."""
-    import onnxruntime as ort
+    ort = onnxruntime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -39,7 +39,9 @@ def onnx_bytes(net: UNet, *, n_planes: int, opset: int = 17) -> bytes:
 
 def max_onnx_difference(net: UNet, blob: bytes, x: np.ndarray) -> float:
     """Largest absolute difference between torch and ONNX Runtime logits on ``x``."""
-    import onnxruntime as ort
+    from vertebrafat.segmentation.model import onnxruntime
+
+    ort = onnxruntime()
 
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
     with torch.no_grad():

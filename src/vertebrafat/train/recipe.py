@@ -86,7 +86,9 @@ def model_card_for(
 
 
 def _onnx_segmenter(blob: bytes, card: ModelCard) -> Any:
-    import onnxruntime as ort
+    from vertebrafat.segmentation.model import onnxruntime
+
+    ort = onnxruntime()
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -21,7 +22,7 @@ from typing import Any, Literal
 
 from vertebrafat.core.errors import InputError, VertebrafatError
 from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
-from vertebrafat.io.atomic import write_text_atomic
+from vertebrafat.io.atomic import output_errors, write_text_atomic
 from vertebrafat.io.table import load_table, save_table
 
 Status = Literal["ok", "skipped", "error"]
@@ -154,6 +155,9 @@ def run_cohort(
     base = Path(root)
     out = Path(out_dir)
     studies = find_studies(base)
+    with output_errors(out):  # an unwritable OUT is one error, not one per study
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
     jobs = [(s, study_name(s, base)) for s in studies]
     kwargs = {"model_path": model_path, "erosion_mm": erosion_mm, "slices": slices}
     outcomes = _map(jobs, out, kwargs, workers=workers, scheduler=scheduler, progress=progress)

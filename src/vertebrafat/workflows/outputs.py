@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from vertebrafat.core.image import inverse_axes, permute_affine
-from vertebrafat.io.atomic import write_bytes_atomic, write_text_atomic
+from vertebrafat.io.atomic import output_errors, write_bytes_atomic, write_text_atomic
 from vertebrafat.io.label_tables import itksnap_label_table, png_bytes, slicer_color_table
 from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.table import save_table, study_json
@@ -64,15 +64,17 @@ def write_study_outputs(
     image = result.image
     if dicom_source is None and image.meta.format == "dicom" and image.meta.source:
         dicom_source = image.meta.source
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    with output_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         names = _write_all(result, staging, dicom_source)
-        out.mkdir(parents=True, exist_ok=True)
         final = {}
-        for role, name in names.items():
-            os.replace(staging / name, out / name)
-            final[role] = out / name
+        with output_errors(out):
+            out.mkdir(parents=True, exist_ok=True)
+            for role, name in names.items():
+                os.replace(staging / name, out / name)
+                final[role] = out / name
         return final
     finally:
         shutil.rmtree(staging, ignore_errors=True)

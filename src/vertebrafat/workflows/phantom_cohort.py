@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from vertebrafat.core.errors import InputError
+from vertebrafat.io.atomic import output_errors
 from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.table import save_table
 from vertebrafat.phantom import PhantomStudy
@@ -155,16 +156,18 @@ def save_phantom_study(
     """
     fmts = expand_formats(formats)
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    with output_errors(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir()
     try:
-        _write_into(study, tmp, fmts)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        with output_errors(out):
+            _write_into(study, tmp, fmts)
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
