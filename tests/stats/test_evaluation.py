@@ -59,6 +59,27 @@ def test_probability_prediction_uses_nearest_level_regions_and_roc() -> None:
     assert out["per_subject"]["s"]["level_rule"] == "nearest-level"
 
 
+def test_the_sacrum_is_background_for_pixel_roc_and_body_metrics() -> None:
+    """A sacrum (26) in the reference under a low body probability: the AUC stays 1 and the
+    binary metrics agree with it (the reference study's foreground: vertebral bodies)."""
+    ref = spine()
+    ref[1:5, 14:18, 5:10] = 26  # 80 sacrum voxels below L2
+    prob = np.where((ref > 0) & (ref != 26), 0.9, 0.1)
+    labels = np.where(prob >= 0.5, ref, 0).astype(np.uint8)
+    labels[1:5, 14:18, 5:10] = 26  # the labeller names the sacrum too
+    for pred, probability in ((prob, None), (labels, prob)):
+        out = summarise({"s": evaluate_pair(ref, pred, spacing_mm=SPACING,
+                                            probability=probability, roc_bins=None)}, bins=None)
+        assert (out["tp"], out["fp"], out["fn"]) == (160, 0, 0)
+        assert out["roc_auc"] == pytest.approx(1.0)
+        assert out["sensitivity"] == 1.0 and out["specificity"] == 1.0
+    assert "S1" not in summarise({"s": evaluate_pair(ref, prob, spacing_mm=SPACING)})[
+        "per_level"]
+    by_label = summarise({"s": evaluate_pair(ref, labels, spacing_mm=SPACING, probability=prob)})
+    assert by_label["per_level"]["S1"]["dice"] == 1.0
+    assert by_label["per_level"]["S1"]["roc_auc"] is None
+
+
 def test_slice_selection_restricts_every_count() -> None:
     ref = spine()
     out = summarise({"s": evaluate_pair(ref, ref, spacing_mm=SPACING, slices="mid2")})

@@ -1,10 +1,15 @@
 """Label convention (VerSe / SPINEPS) and level names, colours.
 
-0 background, 18 T11, 19 T12, 20-24 L1-L5, 25 L6, 26 sacrum (S1), 28 T13. Only vertebral bodies
-are labelled. A binary vertebral-body mask is ``labels > 0``.
+0 background, 8-17 T1-T10, 18 T11, 19 T12, 20-24 L1-L5, 25 L6, 26 sacrum (S1), 28 T13. Only
+vertebral bodies are labelled. The binary vertebral-body mask is every label but the sacrum
+(:func:`body_mask`): the reference study's foreground, and the class ``probability.nii.gz``
+holds, so masks, probabilities and references agree on what is foreground.
 """
 
 from typing import Final
+
+import numpy as np
+import numpy.typing as npt
 
 LEVEL_OF_LABEL: Final[dict[int, str]] = {
     **{8 + k: f"T{k + 1}" for k in range(10)},  # 8-17 T1-T10 (bodies above T11 in a long FOV)
@@ -42,6 +47,20 @@ COLOUR_OF_LABEL: Final[dict[int, tuple[int, int, int]]] = {
     25: (145, 30, 180),
     26: (170, 110, 40),
 }
+
+
+def body_mask(labels: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """The vertebral bodies of a label map: every label but background and the sacrum.
+
+    A binary mask (0/1) is all body.
+
+    Examples
+    --------
+    >>> body_mask([0, 20, 24, 26, 19, 1]).tolist()
+    [False, True, True, False, True, True]
+    """
+    arr = np.asarray(labels)
+    return np.asarray((arr > 0) & (arr != SACRUM_LABEL))
 
 
 def level_order_key(level: str) -> tuple[int, str]:

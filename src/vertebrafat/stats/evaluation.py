@@ -2,16 +2,21 @@
 
 The reference is a VerSe label map (or a binary mask). The prediction is a label map, a
 binary mask, or a probability map (float, 0-1, not all integer). Binary metrics use the
-foreground ``labels > 0``, or ``probability >= threshold`` (0.5, as the reference study).
+foreground :func:`vertebrafat.core.labels.body_mask` (every label but the sacrum: the
+vertebral bodies, as the reference study counted them and as ``probability.nii.gz`` holds
+them), or ``probability >= threshold`` (0.5, as the reference study). Pixel ROC/PR compare the
+body probability with the reference bodies; sacrum voxels are background there.
 
 Per level (labels of :data:`vertebrafat.core.labels.LEVEL_OF_LABEL`):
 
 - label-map prediction: reference ``== label`` against prediction ``== label`` over the whole
-  (selected) volume; levels found in either map are reported;
+  (selected) volume; levels found in either map are reported (the sacrum, S1, too, by Dice
+  only: no body probability scores it);
 - binary or probability prediction (no level names): every voxel is given to the *level
   region* of the reference level nearest to it (Euclidean distance in mm); level L compares
   reference ``== L`` with the binary prediction inside L's region. The regions tile the
   volume, so per-level FP/TN add up to the overall ones. ROC per level uses the same regions.
+  The sacrum is no level here (a body mask has none).
 
 ``slices`` restricts every statistic to some slices
 (:func:`vertebrafat.stats.overlap.select_slices`)
@@ -33,7 +38,7 @@ import numpy.typing as npt
 from scipy import ndimage as ndi
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL, SACRUM_LABEL, body_mask
 from vertebrafat.core.types import FloatArray
 from vertebrafat.stats.overlap import (
     SCORE_NAMES,
@@ -142,34 +147,38 @@ def evaluate_pair(
         raise InputError(f"reference shape {r.shape} differs from prediction shape {p.shape}")
     kind = prediction_kind(p)
     prob = p.astype(np.float64) if kind == "probability" else probability
-    pred_fg = p >= threshold if kind == "probability" else p > 0
+    pred_fg = p >= threshold if kind == "probability" else body_mask(p)
+    ref_fg = body_mask(r)
     shape = [1] * r.ndim
     shape[slice_axis] = r.shape[slice_axis]
-    keep_1d = select_slices(r > 0, slices=slices, slice_axis=slice_axis, annotated=annotated)
+    keep_1d = select_slices(ref_fg, slices=slices, slice_axis=slice_axis, annotated=annotated)
     keep = np.broadcast_to(keep_1d.reshape(shape), r.shape)
 
     def region(ref_m: npt.NDArray[np.bool_], pred_m: npt.NDArray[np.bool_],
-               inside: npt.NDArray[np.bool_]) -> RegionEvaluation:
+               inside: npt.NDArray[np.bool_], *, roc: bool = True) -> RegionEvaluation:
         ref_m, pred_m = ref_m & inside, pred_m & inside
         dist = surface_distance(ref_m, pred_m, spacing_mm=spacing_mm)
         pos = neg = None
-        if prob is not None:
+        if prob is not None and roc:
             pos, neg = score_counts(prob[inside], ref_m[inside], bins=roc_bins)
         return RegionEvaluation(confusion(ref_m[inside], pred_m[inside]),
                                 per_slice_scores(ref_m, pred_m, slice_axis=slice_axis,
                                                  keep=keep_1d), dist.hd95_mm, dist.assd_mm,
                                 pos, neg)
 
-    overall = region(r > 0, pred_fg, keep)
-    present = set(np.unique(r).tolist()) | (set(np.unique(p).tolist()) if kind == "labels"
-                                           else set())
+    overall = region(ref_fg, pred_fg, keep)
+    present = set(np.unique(r).tolist())
+    if kind == "labels":
+        present |= set(np.unique(p).tolist())
+    else:
+        present.discard(SACRUM_LABEL)
     labels = [lab for lab in CRANIOCAUDAL_ORDER if lab in present]
     per_level: dict[str, RegionEvaluation] = {}
     nearest = _nearest_level(r, labels, spacing_mm) if kind != "labels" or prob is not None \
         else None
     for lab in labels:
-        if nearest is None:
-            ev = region(r == lab, p == lab, keep)
+        if nearest is None or (kind == "labels" and lab == SACRUM_LABEL):
+            ev = region(r == lab, p == lab, keep, roc=lab != SACRUM_LABEL)
         elif kind == "labels" and prob is not None:
             ev = _with_roc(region(r == lab, p == lab, keep), prob, r == lab,
                            keep & (nearest == lab), roc_bins)

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import StudyMeta, WaterFatImage
-from vertebrafat.core.labels import SACRUM_LABEL, THORACIC_LABELS
+from vertebrafat.core.labels import SACRUM_LABEL, THORACIC_LABELS, body_mask
 from vertebrafat.core.model_card import CHANNELS, ModelCard
 from vertebrafat.core.types import Labels, Volume
 from vertebrafat.io.nifti import read_nifti
@@ -150,7 +150,7 @@ def cache_subject(
     shape = (x.shape[2], x.shape[3])
     canon_labels = to_canonical(subject.labels, axes)
     body = resample_linear(
-        ((canon_labels > 0) & (canon_labels != SACRUM_LABEL)).astype(np.float32), shape
+        body_mask(canon_labels).astype(np.float32), shape
     )
     sacrum = resample_linear((canon_labels == SACRUM_LABEL).astype(np.float32), shape)
     known = resample_linear(known_mask(subject, margin_mm=margin_mm).astype(np.float32), shape)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage
 
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.core.labels import LEVEL_OF_LABEL, SACRUM_LABEL
+from vertebrafat.core.labels import LEVEL_OF_LABEL, SACRUM_LABEL, body_mask
 from vertebrafat.core.types import Labels, Mask
 from vertebrafat.levels.labeller import label_segmentation
 from vertebrafat.segmentation.inference import Segmentation
@@ -50,7 +50,7 @@ def score_subject(
 ) -> SubjectScores:
     """Dice of ``pred`` against the vertebral bodies of ``labels`` inside ``known``; with
     ``named`` (the prediction named by ``label_vertebrae``) also per level by name."""
-    body = (labels > 0) & (labels != SACRUM_LABEL)
+    body = body_mask(labels)
     _, nearest = ndimage.distance_transform_edt(labels == 0, return_indices=True)
     owner = labels[tuple(nearest)]
     per_level, per_name = {}, {}
