@@ -186,6 +186,22 @@ def test_split_takes_every_fifth_subject_from_index_two(tmp_path: Path) -> None:
     assert [f.name for f in split_subjects(folders, offset=4)[1]] == ["s04", "s09"]
 
 
+def test_split_keeps_the_scans_of_one_subject_together(tmp_path: Path) -> None:
+    import json
+
+    names = ["P001", "P002", "P002-scan2", "P003", "P003-scan2", "P004", "P005"]
+    folders = []
+    for name in names:
+        folder = tmp_path / "ph" / name
+        folder.mkdir(parents=True)
+        (folder / "study.json").write_text(json.dumps({"subject": name[:4]}))
+        folders.append(folder)
+    train, val = split_subjects(folders)  # subjects P001-P005: the third (P003) is validation
+    assert [f.name for f in val] == ["P003", "P003-scan2"]
+    assert [f.name for f in train] == ["P001", "P002", "P002-scan2", "P004", "P005"]
+    assert [f.name for f in split_subjects(folders, offset=1)[1]] == ["P002", "P002-scan2"]
+
+
 def test_known_mask_without_thoracic_or_sacrum_labels(cohort: Path) -> None:
     known = known_mask(load_subject(cohort / "s0"), margin_mm=2.5)  # 2 rows
     rows = known.any(axis=(0, 2))

@@ -172,17 +172,33 @@ def cache_subject(
     return CachedSlices(subject.name, subject.dataset, x[keep], target[keep], known[keep] >= 0.5)
 
 
+def subject_of(folder: Path) -> str:
+    """The subject a study folder belongs to: ``subject`` of its ``study.json`` (rescans of one
+    subject share it: ``P002`` and ``P002-scan2``), else the folder name."""
+    card = folder / "study.json"
+    if card.is_file():
+        try:
+            data = json.loads(card.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise InputError(f"{card}: not a valid study.json") from None
+        if isinstance(data, dict) and data.get("subject"):
+            return str(data["subject"])
+    return folder.name
+
+
 def split_subjects(
     folders: Sequence[Path], *, every: int = 5, offset: int = 2
 ) -> tuple[list[Path], list[Path]]:
-    """Fixed patient-level split: within each dataset folder (sorted), every ``every``-th subject
-    starting at ``offset`` is validation. Returns ``(train, val)``."""
+    """Fixed patient-level split: within each dataset folder, the subjects (:func:`subject_of`,
+    sorted) are taken in turn and every ``every``-th starting at ``offset`` is validation, with
+    all its scans, so no rescan of a validation subject is trained on. Returns ``(train,
+    val)``, each sorted."""
     train: list[Path] = []
     val: list[Path] = []
-    by_parent: dict[Path, list[Path]] = {}
+    by_parent: dict[Path, dict[str, list[Path]]] = {}
     for f in folders:
-        by_parent.setdefault(f.parent, []).append(f)
+        by_parent.setdefault(f.parent, {}).setdefault(subject_of(f), []).append(f)
     for group in by_parent.values():
-        for i, f in enumerate(sorted(group)):
-            (val if i % every == offset % every else train).append(f)
+        for i, subject in enumerate(sorted(group)):
+            (val if i % every == offset % every else train).extend(sorted(group[subject]))
     return train, val
