@@ -56,6 +56,16 @@ def test_without_erosion_the_cortex_is_averaged_in() -> None:
     assert row.erosion_mm == 0.0
 
 
+def test_an_erosion_that_empties_a_body_is_flagged_eroded_empty() -> None:
+    ff, labels = body_with_cortex()  # 6 x 6 voxels in-plane: 3 mm leaves none
+    (row,) = bmf_table(ff, labels, affine=AFFINE, erosion_mm=3.0)
+    assert row.n_voxels == 0 and math.isnan(row.ff_mean)
+    assert row.flags == ("eroded_empty", "low_volume")
+    assert row.volume_ml == pytest.approx(0.108)  # the whole body, before erosion
+    (kept,) = bmf_table(ff, labels, affine=AFFINE, erosion_mm=2.0)  # 2 x 2 left per slice
+    assert kept.n_voxels == 12 and "eroded_empty" not in kept.flags
+
+
 def test_mid_slice_rule_keeps_the_central_slices() -> None:
     ff, labels = body_with_cortex()
     (row,) = bmf_table(ff, labels, affine=AFFINE, erosion_mm=1.0, slices="mid1")
@@ -156,7 +166,7 @@ def test_region_eroded_away_gives_nan_and_low_volume_not_a_dropped_row() -> None
     labels = np.zeros((3, 5, 5), dtype=np.uint8)
     labels[1, 1:3, 1:3] = 21
     (row,) = bmf_table(np.ones(labels.shape, np.float32), labels, affine=AFFINE, erosion_mm=1.0)
-    assert row.n_voxels == 0 and math.isnan(row.ff_mean) and row.flags == ("low_volume",)
+    assert row.n_voxels == 0 and math.isnan(row.ff_mean) and row.flags == ("eroded_empty", "low_volume")
 
 
 def test_csv_schema_is_exactly_the_design_one() -> None:

@@ -22,7 +22,8 @@ SD (ddof=1), 5th and 95th percentiles (linear interpolation); NaN when no voxel 
 Flags (added to the caller's per-label flags):
 
 - ``partial_fov``: the body touches a face of the array (cut by the field of view);
-
+- ``eroded_empty``: the erosion left no voxel of a body that has some in the selected slices
+  (``erosion_mm`` too large for it): its FF statistics are NaN;
 - ``low_volume``: fewer than ``min_voxels`` measured voxels, or a body volume below half the
   median volume of the study's bodies (needs >= 3 bodies);
 - ``outlier_ff``: ``|mean - median(others)| > max(3 x 1.4826 x MAD(others), 10 pp)``, where
@@ -191,6 +192,8 @@ def bmf_table(
         region = restrict_to_slices(erode_in_plane(body, affine, erosion_mm=erosion_mm), affine,
                                slices=slices)
         values = np.asarray(ff_arr[box][region], dtype=np.float64)
+        emptied = values.size == 0 and erosion_mm > 0 and bool(
+            restrict_to_slices(body, affine, slices=slices).any())
         stats = _stats(values)
         other = tuple(a for a in range(3) if a != sagittal_axis(affine))
         rows.append(LevelMeasurement(
@@ -199,8 +202,8 @@ def bmf_table(
             volume_ml=round(float(body.sum()) * voxel_ml, 4), ff_mean=stats[0],
             ff_median=stats[1], ff_sd=stats[2], ff_p05=stats[3], ff_p95=stats[4],
             erosion_mm=float(erosion_mm), slices=slices,
-            flags=_with(tuple((flags or {}).get(label, ())), "partial_fov",
-                        _on_border(boxes[label - 1], lab.shape)),
+            flags=_with(_with(tuple((flags or {}).get(label, ())), "partial_fov",
+                              _on_border(boxes[label - 1], lab.shape)), "eroded_empty", emptied),
         ))
         r2_means.append(float(np.mean(np.asarray(r2star)[box][region]))
                         if r2star is not None and values.size else float("nan"))
