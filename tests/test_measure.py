@@ -166,7 +166,8 @@ def test_region_eroded_away_gives_nan_and_low_volume_not_a_dropped_row() -> None
     labels = np.zeros((3, 5, 5), dtype=np.uint8)
     labels[1, 1:3, 1:3] = 21
     (row,) = bmf_table(np.ones(labels.shape, np.float32), labels, affine=AFFINE, erosion_mm=1.0)
-    assert row.n_voxels == 0 and math.isnan(row.ff_mean) and row.flags == ("eroded_empty", "low_volume")
+    assert row.n_voxels == 0 and math.isnan(row.ff_mean)
+    assert row.flags == ("eroded_empty", "low_volume")
 
 
 def test_csv_schema_is_exactly_the_design_one() -> None:

@@ -200,3 +200,15 @@ def test_real_labels_against_themselves_shifted(tmp_path: Path) -> None:
     assert out["dice"] == 1.0 and out["hd95_mm"] == 0.0
     assert list(out["per_level"]) == ["L1", "L2", "L3", "L4", "L5"]
     assert not math.isnan(out["kappa"])
+
+
+def test_cli_evaluate_refuses_nan_in_a_probability_map(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prob = np.where(spine() > 0, 0.9, 0.1).astype(np.float32)
+    prob[0, :3, 0] = np.nan
+    save_labels(spine(), AFFINE, tmp_path / "r.nii.gz")
+    save_volume(prob, AFFINE, tmp_path / "p.nii.gz")
+    assert main(["evaluate", "--reference", str(tmp_path / "r.nii.gz"), "--prediction",
+                 str(tmp_path / "p.nii.gz")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'p.nii.gz'}: 3 voxels are NaN or infinite")

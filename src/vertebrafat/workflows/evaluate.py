@@ -195,6 +195,12 @@ def load_pair(pair: MapPair) -> LoadedPair:
     if pair.probability is not None:
         prob = read_on_grid(pair.probability, ref.shape, affine, grid_of=grid_of,
                             as_float32=False).astype(np.float64)
+    for path, data in ((pair.reference, ref), (pair.prediction, pred),
+                       (pair.probability, prob)):
+        bad = 0 if data is None else int(np.count_nonzero(~np.isfinite(
+            np.asarray(data, dtype=np.float64))))
+        if bad:
+            raise InputError(f"{path}: {bad} voxels are NaN or infinite")
     if not np.issubdtype(ref.dtype, np.integer):
         if not np.array_equal(ref, np.round(ref)):
             raise InputError(f"{pair.reference}: reference must be a label map (integers)")
