@@ -248,7 +248,7 @@ def _rib_cue(
 ) -> npt.NDArray[np.bool_] | None:
     """Mask of the most caudal rib-bearing body (None when no body bears ribs)."""
     centres_x = np.array([s.centre_mm[0] for s in shapes])
-    bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff)
+    bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff, cranial_first=order)
     found = [i for i in order if bearing[i]]
     return None if not found else np.asarray(inst == found[-1] + 1)
 
