@@ -144,3 +144,11 @@ def test_cli_writes_cohort_with_rescans(tmp_path: Path, capsys: pytest.CaptureFi
 def test_cli_bad_format_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["phantom", str(tmp_path), "--subjects", "1", "--format", "png"]) == 2
     assert "unknown format 'png'" in capsys.readouterr().err
+
+
+def test_id_prefix_changes_the_ids_not_the_images() -> None:
+    plain = generate_subject(seed=3, index=1)
+    named = generate_subject(seed=3, index=1, id_prefix="c3_")
+    assert (plain.image.meta.subject, named.image.meta.subject) == ("P002", "c3_P002")
+    assert np.array_equal(plain.image.water, named.image.water)
+    assert np.array_equal(plain.labels, named.labels)
