@@ -21,6 +21,7 @@ from vertebrafat.workflows.display import (
     num,
     p_value,
     repeatability_tables,
+    validation_table,
 )
 from vertebrafat.workflows.report import report_markdown
 from vertebrafat.workflows.reproduce import Reproduction
@@ -125,3 +126,11 @@ def test_report_markdown_has_no_python_lists_or_dicts() -> None:
     assert "Studies: test1 2, rescan_studies 6" in md
     assert "Levels seen in one scan only (left out): A T12, C S1" in md
     assert not re.search(r"[\[{]\s*['\"\[\d-]", md)  # no "['A', 'T12']", "[0.1, 0.2]", "{'"
+
+
+def test_validation_table_of_a_model_card() -> None:
+    block = {"per_subject": {"mean": 0.8822, "sd": 0.0109, "min": 0.8622, "n": 6},
+             "per_vertebra": {"mean": 0.8817, "sd": 0.0304, "min": 0.8093, "n": 30}}
+    table = validation_table({"split:myosegmentum": {"water": block}, "note": "x"}, title="V")
+    assert table.rows == (("split:myosegmentum", "water", "0.882 ± 0.011 (min 0.862, n 6)",
+                           "0.882 ± 0.030 (min 0.809, n 30)"),)

@@ -1,7 +1,8 @@
 """Label convention (VerSe / SPINEPS) and level names, colours.
 
-0 background, 18 T11, 19 T12, 20-24 L1-L5, 25 L6, 26 sacrum (S1), 28 T13. Only vertebral bodies
-are labelled. A binary vertebral-body mask is ``labels > 0``.
+0 background, 8-17 T1-T10 (15 T8, 16 T9, 17 T10; bodies above T11 in a long field of view),
+18 T11, 19 T12, 28 T13, 20-24 L1-L5, 25 L6, 26 sacrum (S1). Only vertebral bodies are labelled.
+A binary vertebral-body mask is ``labels > 0``.
 """
 
 from typing import Final

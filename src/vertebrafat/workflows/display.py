@@ -227,6 +227,22 @@ def cohort_table(outcomes: Sequence[Mapping[str, Any]]) -> TextTable:
     return TextTable(title, ("status", "study", "levels", "seconds", "error"), rows)
 
 
+def validation_table(validation: Mapping[str, Any], *, title: str) -> TextTable:
+    """``train``: a model card's validation Dice per data set and channel set."""
+    def dice(block: Any) -> str:
+        if not isinstance(block, Mapping) or "mean" not in block:
+            return MISSING
+        return (f"{num(block['mean'], 3)} ± {num(block.get('sd'), 3)} "
+                f"(min {num(block.get('min'), 3)}, n {block.get('n', MISSING)})")
+
+    rows = tuple((str(data), str(channels), dice(b.get("per_subject")),
+                  dice(b.get("per_vertebra")))
+                 for data, sets in validation.items() if isinstance(sets, Mapping)
+                 for channels, b in sets.items() if isinstance(b, Mapping))
+    return TextTable(title, ("data set", "channels", "Dice per subject",
+                             "Dice per vertebra"), rows)
+
+
 def markdown_table(table: TextTable) -> str:
     """The table as a Markdown pipe table (no title), its notes as lines below."""
     lines = ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
