@@ -249,6 +249,32 @@ def test_cli_measure_writes_the_table(tmp_path: Path, capsys: pytest.CaptureFixt
     assert load_table(out)[0].ff_mean == pytest.approx(14.5)
 
 
+@pytest.mark.parametrize(
+    ("study_json", "expected"),
+    [
+        pytest.param(None, ("sub05", "1"), id="folder-name"),
+        pytest.param({"subject": "P004", "scan": "2"}, ("P004", "2"), id="study-json"),
+    ],
+)
+def test_cli_measure_names_the_subject_without_subject_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], study_json: dict[str, str] | None,
+    expected: tuple[str, str],
+) -> None:
+    ff, labels = body_with_cortex()
+    folder = tmp_path / "sub05"
+    folder.mkdir()
+    _write_nifti(folder / "ff.nii.gz", ff, AFFINE)
+    _write_nifti(folder / "labels.nii.gz", labels, AFFINE)
+    if study_json is not None:
+        (folder / "study.json").write_text(json.dumps(study_json))
+    args = ["measure", str(folder / "ff.nii.gz"), str(folder / "labels.nii.gz")]
+    assert main([*args, "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["subject"], row["scan"]) == expected
+    assert main([*args, "--scan", "3"]) == 0  # the table for people; --scan wins
+    assert f"BMF per level, subject {expected[0]} scan 3" in capsys.readouterr().out
+
+
 def test_cli_measure_refuses_mismatched_grids(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,21 +1,31 @@
 """The command line: a thin Typer layer, one verb per stage, each a call of the public API.
 
 Heavy imports (onnxruntime, torch, dask, matplotlib) happen inside the command that needs them,
-so ``vertebrafat --help`` starts fast. Every :class:`~vertebrafat.VertebrafatError` becomes
-one line on stderr and exit code 2; tracebacks only with ``--debug``.
+so ``vertebrafat --help`` starts fast. Results go to stdout (aligned tables for people, or JSON
+with ``--json``); progress, file lists and notes go to stderr. Every
+:class:`~vertebrafat.VertebrafatError` becomes one line on stderr and exit code 2; tracebacks
+only with ``--debug``, which is accepted anywhere on the command line.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vertebrafat.core.errors import VertebrafatError
-from vertebrafat.core.schema import DEFAULT_EROSION_MM
+from vertebrafat.core.errors import InputError, VertebrafatError
+from vertebrafat.core.schema import DEFAULT_EROSION_MM, KEY_COLUMNS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from vertebrafat.workflows.display import TextTable
 
 app = typer.Typer(
     name="vertebrafat",
@@ -23,14 +33,28 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no boxes, no "<bool>" beside flags
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from vertebrafat.core.version import __version__
+
+        typer.echo(f"vertebrafat {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks on errors (accepted anywhere on the command line).")
+    ] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Lumbar vertebral bone marrow fat fraction (BMF) from water-fat MRI.
 
@@ -38,12 +62,70 @@ def _root(
     """
 
 
-def emit(obj: Any, *, as_json: bool, text: str | None = None) -> None:
-    """Print ``obj`` as JSON (``--json``) or ``text`` for people."""
+def console(*, stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr): colours and wrapping only on a terminal."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    tty = stream.isatty()
+    return Console(file=stream, force_terminal=tty, no_color=not tty, highlight=False,
+                   width=None if tty else 10_000, soft_wrap=not tty)
+
+
+def progress_bar(*, quiet: bool) -> Progress:
+    """A transient progress bar on stderr, shown only when stderr is a terminal."""
+    from rich.progress import Progress
+
+    err = console(stderr=True)
+    return Progress(transient=True, disable=quiet or not err.is_terminal, console=err)
+
+
+def say(message: str) -> None:
+    """A message for people (progress, files written, notes): stderr, never stdout."""
+    typer.echo(message, err=True)
+
+
+def emit(
+    obj: Any, *, as_json: bool, tables: Sequence[TextTable] = (), text: str | None = None
+) -> None:
+    """Print ``obj`` as JSON (``--json``), else ``text`` and ``tables`` for people (tables'
+    notes on stderr)."""
     if as_json:
         typer.echo(json.dumps(obj, indent=2, default=_json_default))
-    elif text is not None:
+        return
+    if text is not None:
         typer.echo(text)
+    out = console()
+    for k, t in enumerate(tables):
+        if k > 0:
+            out.line()
+        if out.is_terminal:
+            out.print(_rich_table(t))
+        else:  # plain text for pipes and files: no trailing blanks
+            with out.capture() as captured:
+                out.print(_rich_table(t))
+            typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
+        for note in t.notes:
+            say(f"note: {note}")
+
+
+def _rich_table(t: TextTable) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=t.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
+                  header_style="bold", pad_edge=False, show_edge=False)
+    for k, name in enumerate(t.header):
+        numeric = k > 0 and all(_numeric(row[k]) for row in t.rows)
+        table.add_column(name, justify="right" if numeric else "left", no_wrap=True)
+    for row in t.rows:
+        table.add_row(*row)
+    return table
+
+
+def _numeric(cell: str) -> bool:
+    head = cell.lstrip("+-<(")[:1]
+    return cell in ("", "—") or head.isdigit()
 
 
 def _json_default(value: Any) -> Any:
@@ -97,21 +179,19 @@ def info(
     r2star: RolePathOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What was found in a study: series, roles, geometry, spacing, FF scale, vendor.
+    """Series, roles, geometry, FF scale and vendor of a study.
+
+    What was found in a study: series and their roles, geometry, spacing, FF scale, vendor.
 
     Example: vertebrafat info /data/sub01/dicom --json
     """
     from vertebrafat.io.study import describe_study
+    from vertebrafat.workflows.display import study_tables
     from vertebrafat.workflows.loading import load_study
 
     kwargs = study_kwargs(series, ff_scale, allow_orientation, water, fat, ff, r2star)
     d = describe_study(load_study(study, **kwargs))
-    lines = [f"{k}: {d[k]}" for k in ("source", "format", "vendor", "subject", "channels",
-                                       "shape", "spacing_mm", "orientation", "ff_scale")]
-    lines += [f"  {'series ' + str(s['number']) if s['number'] is not None else s['source']}: "
-              f"{s['role']:<9} {s['description']} ({s['slices']} slices)"
-              for s in d["series"]]  # type: ignore[attr-defined]
-    emit(d, as_json=as_json, text="\n".join(lines + [f"note: {n}" for n in d["notes"]]))  # type: ignore[attr-defined]
+    emit(d, as_json=as_json, tables=study_tables(d))
 
 # [phantom commands]
 
@@ -128,24 +208,31 @@ def phantom(
     echoes: Annotated[bool, typer.Option("--echoes", help="Also write complex echoes.")] = False,
     preview: Annotated[bool, typer.Option("--preview", help="preview.png per scan.")] = False,
     workers: Annotated[int, typer.Option(help="Processes (output does not depend on it).")] = 2,
+    id_prefix: Annotated[str, typer.Option(
+        "--id-prefix", help="Put before every subject id and folder name ('s7-': s7-P001); "
+        "give each cohort its own to pool cohorts.")] = "",
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a synthetic water-fat spine cohort with truth, two raters and optional rescans.
+    """Synthetic water-fat spine cohort: truth, raters, rescans.
+
+    Writes one folder per scan with the truth, two raters and optional rescans.
+
+    Subjects are P001, P002, ... in every cohort; pooling cohorts of different seeds, give
+    each an --id-prefix so that no two subjects share an id.
 
     Example: vertebrafat phantom phantom-out --subjects 5 --seed 1 --rescans --format all
     """
-    from rich.progress import Progress
-
     from vertebrafat.workflows.phantom_cohort import write_phantom_cohort
 
-    with Progress(transient=True, disable=as_json) as bar:
+    with progress_bar(quiet=as_json) as bar:
         task = bar.add_task("phantom", total=subjects * (2 if rescans else 1))
         folders = write_phantom_cohort(
             out, n_subjects=subjects, seed=seed, rescans=rescans, formats=fmt or ["nifti"],
-            echoes=echoes, preview=preview, workers=workers,
+            echoes=echoes, preview=preview, workers=workers, id_prefix=id_prefix,
             progress=lambda name: bar.advance(task))
-    emit([str(f) for f in folders], as_json=as_json,
-         text="\n".join(str(f) for f in folders) + f"\n{len(folders)} scans written to {out}")
+    emit([str(f) for f in folders], as_json=as_json, text="\n".join(str(f) for f in folders))
+    if not as_json:
+        say(f"{len(folders)} scans written to {out}")
 
 # [segment commands]
 
@@ -161,13 +248,17 @@ def train(
     epochs: Annotated[int, typer.Option(help="Epochs of --samples slices.")] = 60,
     samples: Annotated[int, typer.Option(help="Training slices per epoch.")] = 512,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same model).")] = 0,
-    minutes: Annotated[float, typer.Option(help="Stop training after this long.")] = 1e9,
+    minutes: Annotated[float | None, typer.Option(
+        help="Stop training after this many minutes (default: no limit).", show_default=False)
+    ] = None,
     lr: Annotated[float, typer.Option(help="Peak learning rate (one-cycle).")] = 3e-3,
     test: Annotated[list[Path] | None, typer.Option(help="Held-out dataset to score.")] = None,
-    sacrum: Annotated[bool | None, typer.Option("--sacrum/--no-sacrum")] = None,
-    ribs: Annotated[
-        bool | None, typer.Option("--ribs/--no-ribs", help="Rib class (the T12 cue).")
-    ] = None,
+    sacrum: Annotated[bool | None, typer.Option(
+        "--sacrum/--no-sacrum", help="Sacrum class (default: when a subject has label 26).",
+        show_default=False)] = None,
+    ribs: Annotated[bool | None, typer.Option(
+        "--ribs/--no-ribs", help="Rib class, the T12 cue (default: when a subject has "
+        "ribs.nii.gz).", show_default=False)] = None,
     init: Annotated[Path | None, typer.Option(help="Fine-tune from this best.pt.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Go on from OUT/checkpoint.pt.")] = False,
     annotated: Annotated[bool, typer.Option(help="Use annotated_slices.json.")] = True,
@@ -179,30 +270,32 @@ def train(
     )] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train, validate and export an ONNX model + model card into OUT.
+    """Train, validate, export an ONNX model and its card to OUT.
 
     Example: vertebrafat train ../shared/data/myosegmentum work-data/phantom_train runs/m1
     """
     from vertebrafat.train.loop import TrainOptions
     from vertebrafat.train.recipe import revalidate_card, train_model
+    from vertebrafat.workflows.display import validation_table
 
     datasets = datasets or []
     if revalidate is not None:
         card = revalidate_card(revalidate, datasets, test_datasets=test or [],
                                annotated=annotated)
-        summary = json.dumps(card["validation"])[:300]
-        emit(card, as_json=as_json, text=f"revalidated {revalidate}: {summary}")
+        emit(card, as_json=as_json, tables=[validation_table(
+            card["validation"], title=f"Revalidated {revalidate}")])
         return
     if len(datasets) < 2:
         raise typer.BadParameter("give at least one DATASET and OUT")
     opts = TrainOptions(epochs=epochs, seed=seed, samples_per_epoch=samples,
-                        time_limit_s=minutes * 60, learning_rate=lr)
+                        time_limit_s=math.inf if minutes is None else minutes * 60,
+                        learning_rate=lr)
     card = train_model(datasets[:-1], datasets[-1], config=config, channels=channels.split(","),
                        options=opts, test_datasets=test or [], resume=resume, sacrum=sacrum,
                        ribs=ribs, init=init, annotated=annotated, progress=not as_json,
                        fold=fold)
-    summary = json.dumps(card["validation"])[:300]
-    emit(card, as_json=as_json, text=f"wrote {datasets[-1] / card['name']}.onnx: {summary}")
+    emit(card, as_json=as_json, tables=[validation_table(
+        card["validation"], title=f"Validation of {datasets[-1] / card['name']}.onnx")])
 
 # [measure commands]
 
@@ -220,30 +313,43 @@ def measure(
     erosion_mm: ErosionOpt = DEFAULT_EROSION_MM,
     slices: SlicesOpt = "all",
     ff_scale: FFScaleStudyOpt = None,
-    subject: Annotated[str, typer.Option(help="Subject id written in the table.")] = "",
-    scan: Annotated[str, typer.Option(help="Scan id written in the table.")] = "1",
+    subject: Annotated[str | None, typer.Option(
+        help="Subject id in the table (default: study.json beside FF, else FF's folder name).",
+        show_default=False)] = None,
+    scan: Annotated[str | None, typer.Option(
+        help="Scan id in the table (default: study.json beside FF, else 1).",
+        show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per-level BMF table from any label map (manual, corrected or automatic).
+    """Per-level BMF table from any label map and FF map.
+
+    The label map may be manual, corrected or automatic; it must share the FF map's grid.
 
     Example: vertebrafat measure ff.nii.gz labels.nii.gz --out bmf.csv --slices mid5
     """
-    from vertebrafat.io.labelmap import load_measure_inputs
-    from vertebrafat.io.table import save_table, table_to_csv, table_to_json
+    from vertebrafat.io.labelmap import load_measure_inputs, measure_identity
+    from vertebrafat.io.table import save_table, table_to_json
     from vertebrafat.measure import bmf_table
+    from vertebrafat.workflows.display import measurement_table
 
     ff_pct, lab, affine = load_measure_inputs(ff, labels, ff_scale=ff_scale)
+    found_subject, found_scan = measure_identity(ff)
     rows = bmf_table(ff_pct, lab, affine=affine, erosion_mm=erosion_mm, slices=slices,
-                     subject=subject, scan=scan)
+                     subject=found_subject if subject is None else subject,
+                     scan=found_scan if scan is None else scan)
     if out is not None:
         save_table(rows, out)
-    emit(json.loads(table_to_json(rows)), as_json=as_json, text=table_to_csv(rows).rstrip())
+    emit(json.loads(table_to_json(rows)), as_json=as_json, tables=[measurement_table(rows)])
+    if out is not None and not as_json:
+        say(f"wrote {out}")
 
 
 @app.command()
 def segment(
-    study: Annotated[Path, typer.Argument(help="DICOM folder, NIfTI folder or NIfTI file.")],
-    out: Annotated[Path, typer.Argument(help="Output folder (created; all files or none).")],
+    paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="[STUDY] OUT", show_default=False,
+        help="STUDY (DICOM folder, NIfTI folder or NIfTI file) and OUT (output folder, "
+        "created; all files or none); only OUT when --water gives the study.")] = None,
     model: Annotated[Path | None, typer.Option("--model", help="Model .onnx (default: shipped).")]
     = None,
     erosion_mm: ErosionOpt = DEFAULT_EROSION_MM,
@@ -257,24 +363,58 @@ def segment(
     r2star: RolePathOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """One study -> labels.nii.gz, probability.nii.gz, seg.dcm (DICOM), bmf.csv/json, qc.png.
+    """Segment one study: label maps, BMF table, QC picture.
+
+    Writes labels.nii.gz, probability.nii.gz, seg.dcm (DICOM input), bmf.csv, bmf.json,
+    qc.png and label tables into OUT. The BMF table goes to stdout, the files written to
+    stderr.
 
     Example: vertebrafat segment /data/sub01/dicom out/sub01 --slices mid5
+
+    Example: vertebrafat segment --water w.nii.gz --fat f.nii.gz out/sub01
     """
-    from vertebrafat.io.table import table_to_csv, table_to_json
+    from vertebrafat.io.table import table_to_json
     from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.display import measurement_table
     from vertebrafat.workflows.loading import load_model, load_study
     from vertebrafat.workflows.outputs import write_study_outputs
     from vertebrafat.workflows.study import analyse_study
 
+    study, out = study_and_out(paths or [], water=water, others=(fat, ff, r2star))
     kwargs = study_kwargs(series, ff_scale, allow_orientation, water, fat, ff, r2star)
     image = load_study(study, **kwargs)
     net = load_model(None if model is None else str(model))
     result = analyse_study(image, lambda im: predict(net, im), erosion_mm=erosion_mm,
                            slices=slices)
-    paths = write_study_outputs(result, out)
-    text = table_to_csv(result.table).rstrip() + "\n" + "\n".join(str(p) for p in paths.values())
-    emit(json.loads(table_to_json(result.table)), as_json=as_json, text=text)
+    written = write_study_outputs(result, out)
+    emit(json.loads(table_to_json(result.table)), as_json=as_json,
+         tables=[measurement_table(result.table)])
+    if not as_json:
+        say("wrote " + " ".join(str(p) for p in written.values()))
+
+
+def study_and_out(
+    paths: Sequence[Path], *, water: Path | None, others: Sequence[Path | None]
+) -> tuple[Path | None, Path]:
+    """``segment``'s positionals: STUDY OUT, or OUT alone when ``--water`` names the study.
+
+    Raises
+    ------
+    InputError
+        When the count does not fit, or one path comes with --fat/--ff/--r2star but no
+        --water (it could be STUDY with OUT missing, or OUT with --water missing).
+    """
+    usage = "give STUDY OUT, or --water FILE [--fat FILE ...] OUT"
+    if len(paths) == 2:
+        return paths[0], paths[1]
+    if len(paths) == 1 and water is not None:
+        return None, paths[0]
+    if len(paths) == 1 and any(p is not None for p in others):
+        raise InputError(f"segment: ambiguous: {paths[0]} is either STUDY (then OUT is "
+                         f"missing) or OUT (then --water is missing); {usage}")
+    if len(paths) == 1:
+        raise InputError(f"segment: OUT is missing after {paths[0]}; {usage}")
+    raise InputError(f"segment: {len(paths)} paths given; {usage}")
 
 # [validation commands]
 
@@ -292,20 +432,21 @@ def evaluate(
     = "labels.nii.gz",
     as_json: JsonOpt = False,
 ) -> None:
-    """Segmentation metrics (overall, per level, per subject), pixel ROC/PR with DeLong CI.
+    """Segmentation metrics against a reference, pixel ROC/PR.
+
+    Overall, per level and per subject; the ROC AUC with its DeLong 95 % CI.
 
     Example: vertebrafat evaluate --reference manual/ --prediction auto/ --plots figs --json
     """
+    from vertebrafat.workflows.display import evaluation_tables
     from vertebrafat.workflows.evaluate import evaluate_maps
 
     r: dict[str, Any] = evaluate_maps(reference, prediction, slices=slices, plots=plots,
                                       reference_name=reference_name,
                                       prediction_name=prediction_name)
-    text = "\n".join([f"{k}: {r[k]}" for k in ("n_subjects", "dice", "iou", "sensitivity",
-                      "specificity", "kappa", "hd95_mm", "assd_mm", "roc_auc", "roc_auc_ci",
-                      "pr_auc", "unpaired")]
-                     + [f"{lv}: dice {b['dice']}" for lv, b in r["per_level"].items()])
-    emit(r, as_json=as_json, text=text)
+    emit(r, as_json=as_json, tables=evaluation_tables(r))
+    if r.get("plots") and not as_json:
+        say("wrote " + " ".join(r["plots"]))
 
 
 @app.command()
@@ -317,23 +458,38 @@ def agreement(
     = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Bland-Altman agreement of two measurement tables paired by (subject, scan, level).
+    """Bland-Altman agreement of two measurement tables.
+
+    Rows are paired by (subject, scan, level); differences are A - B (the first table minus
+    the second). Each table needs the columns subject, scan, level and the --column (ff_mean
+    by default); no other column is used, so the rest of the schema may be absent.
 
     Example: vertebrafat agreement auto.csv manual.csv --plot ba.png --json
     """
     from vertebrafat.io.table import load_table
     from vertebrafat.stats.agreement import agreement as run_agreement
     from vertebrafat.stats.agreement import pair_rows
+    from vertebrafat.workflows.display import agreement_tables, unit_of
     from vertebrafat.workflows.evaluate import save_agreement_plots
 
-    rows_a, rows_b = load_table(table_a), load_table(table_b)
+    rows_a, rows_b = (load_table(t, required=(*KEY_COLUMNS, column)) for t in (table_a, table_b))
     r: dict[str, Any] = run_agreement(rows_a, rows_b, column=column)
+    names = table_names(table_a, table_b)
     if plot is not None:
         p = pair_rows(rows_a, rows_b, column=column)
-        r["plots"] = save_agreement_plots(p.a, p.b, [k[2] for k in p.keys], plot)
-    text = "\n".join(f"{k}: {r[k]}" for k in ("n", "bias", "bias_ci", "sd", "loa", "loa_ci",
-                                               "pct_outside", "slope", "slope_p", "unpaired"))
-    emit(r, as_json=as_json, text=text)
+        r["plots"] = save_agreement_plots(p.a, p.b, [k[2] for k in p.keys], plot, names=names,
+                                          unit=unit_of(column))
+    emit(r, as_json=as_json, tables=agreement_tables(r, name_a=names[0], name_b=names[1]))
+    if plot is not None and not as_json:
+        say("wrote " + " ".join(str(p) for p in r["plots"]))
+
+
+def table_names(a: Path, b: Path) -> tuple[str, str]:
+    """Short names of two tables for axes and titles: their stems, with the parent folder
+    when the stems are the same (``auto/bmf`` vs ``manual/bmf``)."""
+    if a.stem != b.stem:
+        return a.stem, b.stem
+    return f"{a.parent.name}/{a.stem}", f"{b.parent.name}/{b.stem}"
 
 
 @app.command()
@@ -342,17 +498,24 @@ def repeatability(
     column: Annotated[str, typer.Option(help="Column to analyse.")] = "ff_mean",
     as_json: JsonOpt = False,
 ) -> None:
-    """Test-retest precision error (RMS-SD, RMS-CV, LSC), ICCs with CIs, mixed model.
+    """Test-retest precision error, ICCs with 95 % CIs.
+
+    Precision error (RMS-SD, RMS-CV, LSC), every ICC with its 95 % CI, and a linear mixed
+    model, over all levels and per level.
+
+    The table needs the columns subject, scan, level and the --column (ff_mean by default);
+    no other column is used, so the rest of the schema may be absent. Rows of one subject
+    and level with different scan ids are the repeated measurements.
 
     Example: vertebrafat repeatability rescans.csv --json
     """
     from vertebrafat.io.table import load_table
     from vertebrafat.stats.repeatability import repeatability as run_repeatability
+    from vertebrafat.workflows.display import repeatability_tables
 
-    r: dict[str, Any] = run_repeatability(load_table(table), column=column)
-    text = "\n".join(f"{k}: {r[k]}" for k in ("n_subjects", "precision_error", "icc",
-                                               "mixed_model"))
-    emit(r, as_json=as_json, text=text)
+    rows = load_table(table, required=(*KEY_COLUMNS, column))
+    r: dict[str, Any] = run_repeatability(rows, column=column)
+    emit(r, as_json=as_json, tables=repeatability_tables(r))
 
 # [cohort commands]
 
@@ -364,16 +527,19 @@ def demo(
     seed: Annotated[int, typer.Option(help="Phantom seed.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Phantom cohort -> segment -> measure -> validate against truth -> report, offline.
+    """The whole pipeline on a phantom cohort, offline.
+
+    Phantom cohort -> segment -> measure -> validate against truth -> report.
 
     Example: vertebrafat demo demo-out
     """
     from vertebrafat.workflows.demo import run_demo
 
-    say = (lambda msg: None) if as_json else (lambda msg: typer.echo(msg, err=True))
-    summary = run_demo(out, subjects=subjects, seed=seed, progress=say)
-    text = (out / "report.md").read_text() + f"\nwritten: {out}/report.md, {out}/results/"
-    emit(summary, as_json=as_json, text=text)
+    summary = run_demo(out, subjects=subjects, seed=seed,
+                       progress=(lambda msg: None) if as_json else say)
+    emit(summary, as_json=as_json, text=(out / "report.md").read_text().rstrip())
+    if not as_json:
+        say(f"wrote {out}/report.md, {out}/results/")
 
 
 @app.command()
@@ -383,31 +549,46 @@ def reproduce(
         Path | None, typer.Option("--cohort", help="Rated cohort (default: phantom).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Phantom seed.")] = 2020,
-    scale: Annotated[float, typer.Option(help="Shrink the phantom cohort (0-1).")] = 1.0,
+    scale: Annotated[float, typer.Option(
+        help="Share of the study's cohort size to simulate, 0 < SCALE <= 1.")] = 1.0,
     model: Annotated[Path | None, typer.Option("--model", help="Model .onnx (default: shipped).")]
     = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The reference study's Table 2, Figure 3, Supp. Figures 1-2 and Supp. Table 2.
+    """Reproduce the reference study's tables and figures.
+
+    Table 2, Figure 3, Supp. Figures 1-2 and Supp. Table 2 of Zhou et al. 2020.
+
+    The tables go to stdout; report.md, report.html, results.json and the figures to OUT.
 
     Example: vertebrafat reproduce repro-out
     """
     from vertebrafat.segmentation.inference import predict
     from vertebrafat.workflows.loading import load_model
-    from vertebrafat.workflows.report import load_rated_cohort, save_reproduction
+    from vertebrafat.workflows.report import (
+        counts_line,
+        load_rated_cohort,
+        report_tables,
+        save_reproduction,
+    )
     from vertebrafat.workflows.reproduce import reproduce as run_reproduce
     from vertebrafat.workflows.reproduce import study_shaped_cohort
 
-    net = load_model(None if model is None else str(model))
     studies = (load_rated_cohort(cohort_dir) if cohort_dir is not None
                else study_shaped_cohort(seed=seed, scale=scale))
-    rep = run_reproduce(studies, lambda im: predict(net, im))
-    source = f"cohort {cohort_dir}" if cohort_dir else f"phantom (seed {seed}, scale {scale})"
+    net = load_model(None if model is None else str(model))
+    with progress_bar(quiet=as_json) as bar:
+        task = bar.add_task("studies", total=None)
+        rep = run_reproduce(studies, lambda im: predict(net, im),
+                            progress=lambda n: bar.update(task, completed=n))
+    source = f"cohort {cohort_dir}" if cohort_dir else f"phantom (seed {seed}, scale {scale:g})"
     context = [f"Data: {source}. Model: {net.card.name} ({net.source}).",
                "Published values are those of Zhou et al., Front. Endocrinol. 11:612 (2020)."]
     files = save_reproduction(rep, out, title="Reproduction of Zhou et al. 2020", context=context)
-    emit({k: str(v) for k, v in files.items()}, as_json=as_json,
-         text=(out / "report.md").read_text())
+    emit({k: str(v) for k, v in files.items()}, as_json=as_json, tables=report_tables(rep),
+         text="\n".join([*context, counts_line(rep), ""]))
+    if not as_json:
+        say("wrote " + " ".join(str(v) for v in files.values()))
 
 
 @app.command()
@@ -424,35 +605,43 @@ def cohort(
     slices: Annotated[str, typer.Option(help="'all' or 'midN'.")] = "all",
     as_json: JsonOpt = False,
 ) -> None:
-    """Many studies, resumable (finished studies are skipped), one bad study never stops it.
+    """Segment many studies (resumable, on Dask).
+
+    Finished studies are skipped; one bad study never stops the cohort.
 
     Example: vertebrafat cohort /data/cohort out/cohort --workers 2
     """
-    from rich.progress import Progress
-
     from vertebrafat.workflows.cohort import run_cohort
+    from vertebrafat.workflows.display import cohort_table
 
-    with Progress(transient=True, disable=as_json) as bar:
+    with progress_bar(quiet=as_json) as bar:
         task = bar.add_task("studies", total=None)
         outcomes = run_cohort(
             root, out, model_path=None if model is None else str(model), workers=workers,
             scheduler=scheduler, erosion_mm=erosion_mm, slices=slices,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    text = "\n".join(f"{o.status:<7} {o.name} {o.error}" for o in outcomes)
-    emit([o.__dict__ for o in outcomes], as_json=as_json, text=text)
+    found = [o.__dict__ for o in outcomes]
+    emit(found, as_json=as_json, tables=[cohort_table(found)])
+
+
+def without_debug(args: Sequence[str]) -> tuple[list[str], bool]:
+    """``args`` without ``--debug`` (anywhere before a ``--``) and whether it was there."""
+    end = args.index("--") if "--" in args else len(args)
+    kept = [a for a in args[:end] if a != "--debug"] + list(args[end:])
+    return kept, len(kept) < len(args)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args, debug = without_debug(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="vertebrafat", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VertebrafatError as exc:
-        if "--debug" in args:
+        if debug:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2

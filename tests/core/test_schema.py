@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.core.schema import COLUMNS, LevelMeasurement
+from vertebrafat.core.schema import COLUMNS, KEY_COLUMNS, LevelMeasurement
 from vertebrafat.io.table import load_table, save_table, table_to_csv
 
 DESIGN_HEADER = (
@@ -56,7 +56,7 @@ def test_json_has_null_for_nan_and_flag_list(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        pytest.param("a,b\n1,2\n", "missing columns", id="wrong-header"),
+        pytest.param("a,b\n1,2\n", "missing columns 'subject', 'scan'", id="wrong-header"),
         pytest.param(
             DESIGN_HEADER + "\nS,1,L1,20,x,1,1,1,1,1,1,1,1,all,\n", "line 2", id="bad-int"
         ),
@@ -73,3 +73,28 @@ def test_load_table_rejects_bad_files(tmp_path: Path, content: str, message: str
 def test_load_table_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         load_table(tmp_path / "absent.csv")
+
+
+MINIMAL = (*KEY_COLUMNS, "ff_mean")
+
+
+def test_load_table_reads_a_hand_made_table_of_the_four_columns(tmp_path: Path) -> None:
+    path = tmp_path / "manual.csv"
+    path.write_text("subject,scan,level,ff_mean\nS01,2,L3,34.2\nS01,2,X9,\n")
+    first, second = load_table(path, required=MINIMAL)
+    assert (first.subject, first.scan, first.level) == ("S01", "2", "L3")
+    assert (first.label, first.n_voxels, first.n_slices, first.ff_mean) == (22, 0, 0, 34.2)
+    assert all(math.isnan(v) for v in (first.volume_ml, first.ff_median, first.erosion_mm))
+    assert first.slices == "" and first.flags == ()
+    assert (second.label, math.isnan(second.ff_mean)) == (0, True)  # unknown level, no value
+
+
+def test_load_table_names_the_file_and_the_missing_required_column(tmp_path: Path) -> None:
+    path = tmp_path / "manual.csv"
+    path.write_text("subject,scan,level,ff_median\nS01,1,L3,34.2\n")
+    with pytest.raises(InputError) as info:
+        load_table(path, required=MINIMAL)
+    assert str(info.value) == (f"{path}: missing column 'ff_mean' (this table needs subject, "
+                               f"scan, level, ff_mean)")
+    with pytest.raises(InputError, match="missing columns 'label', 'n_voxels'"):
+        load_table(path)  # the whole schema by default

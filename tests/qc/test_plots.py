@@ -43,3 +43,11 @@ def test_saved_png_is_deterministic(tmp_path: Path) -> None:
     data = (tmp_path / "a.png").read_bytes()
     assert data[:4] == b"\x89PNG" and data == (tmp_path / "b.png").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png"]  # no temp files
+
+
+def test_bland_altman_axes_say_which_is_subtracted_from_which() -> None:
+    ax = bland_altman_figure(A, B, bland_altman(A, B), names=("auto", "manual")).axes[0]
+    assert ax.get_ylabel() == "Difference auto − manual (pp)"
+    assert ax.get_xlabel() == "Mean of auto and manual (pp)"
+    # the points are auto - manual: the 30 vs 12 pair sits at +18, not -18
+    np.testing.assert_allclose(ax.collections[1].get_offsets()[0], [21.0, 18.0])

@@ -145,3 +145,33 @@ def test_cli_writes_cohort_with_rescans(tmp_path: Path, capsys: pytest.CaptureFi
 def test_cli_bad_format_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["phantom", str(tmp_path), "--subjects", "1", "--format", "png"]) == 2
     assert "unknown format 'png'" in capsys.readouterr().err
+
+
+def test_id_prefix_changes_the_ids_not_the_images() -> None:
+    plain = generate_subject(seed=3, index=1)
+    named = generate_subject(seed=3, index=1, id_prefix="c3_")
+    assert (plain.image.meta.subject, named.image.meta.subject) == ("P002", "c3_P002")
+    assert np.array_equal(plain.image.water, named.image.water)
+    assert np.array_equal(plain.labels, named.labels)
+
+
+def test_cli_id_prefix_lets_two_cohorts_share_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cohorts of seeds 1 and 2 pooled in one folder: ids s1-P001 and s2-P001, never P001 twice;
+    the prefix names the folder, study.json, truth.csv and the study read back."""
+    out = tmp_path / "pooled"
+    for seed in (1, 2):
+        assert main(["phantom", str(out), "--subjects", "1", "--seed", str(seed),
+                     "--id-prefix", f"s{seed}-", "--workers", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["s1-P001", "s2-P001"]
+    for seed in (1, 2):
+        folder = out / f"s{seed}-P001"
+        assert json.loads((folder / "study.json").read_text())["subject"] == f"s{seed}-P001"
+        assert {r.subject for r in load_table(folder / "truth.csv")} == {f"s{seed}-P001"}
+        assert load_study(folder).meta.subject == f"s{seed}-P001"
+    assert main(["phantom", str(tmp_path / "bad"), "--id-prefix", "a/b"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: phantom: id prefix 'a/b' may hold only letters, digits, '-', '_' "
+                   "and '.'\n")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from vertebrafat.core.errors import InputError
 from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.workflows.report import markdown_to_html
-from vertebrafat.workflows.reproduce import complete_rescans, restrict_to_slices
+from vertebrafat.workflows.reproduce import (
+    complete_rescans,
+    restrict_to_slices,
+    study_shaped_cohort,
+)
 
 
 def _row(subject: str, scan: str, level: str, ff: float) -> LevelMeasurement:
@@ -38,3 +44,12 @@ def test_markdown_to_html_tables_headings_images() -> None:
         in page
     assert '<img src="fig.png" alt="" width="420"><img src="g.png" alt="" width="420">' in page
     assert "<p>text</p>" in page
+
+
+@pytest.mark.parametrize("scale", [pytest.param(2.0, id="above-1"), pytest.param(0.0, id="zero"),
+                                   pytest.param(-0.5, id="negative")])
+def test_study_shaped_cohort_refuses_a_scale_outside_0_1(scale: float) -> None:
+    with pytest.raises(InputError) as info:
+        study_shaped_cohort(seed=0, scale=scale)  # raised at the call, before any study
+    assert str(info.value) == (f"reproduce: --scale must be in (0, 1] (a share of the study's "
+                               f"cohort), got {scale:g}")

@@ -1,9 +1,10 @@
 """Label convention (VerSe / SPINEPS) and level names, colours.
 
-0 background, 8-17 T1-T10, 18 T11, 19 T12, 20-24 L1-L5, 25 L6, 26 sacrum (S1), 28 T13. Only
-vertebral bodies are labelled. The binary vertebral-body mask is every label but the sacrum
-(:func:`body_mask`): the reference study's foreground, and the class ``probability.nii.gz``
-holds, so masks, probabilities and references agree on what is foreground.
+0 background, 8-17 T1-T10 (15 T8, 16 T9, 17 T10; bodies above T11 in a long field of view),
+18 T11, 19 T12, 28 T13, 20-24 L1-L5, 25 L6, 26 sacrum (S1). Only vertebral bodies are labelled.
+The binary vertebral-body mask is every label but the sacrum (:func:`body_mask`): the reference
+study's foreground, and the class ``probability.nii.gz`` holds, so masks, probabilities and
+references agree on what is foreground.
 """
 
 from typing import Final

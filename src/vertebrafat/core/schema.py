@@ -27,6 +27,8 @@ COLUMNS: Final[tuple[str, ...]] = (
     "flags",
 )
 
+KEY_COLUMNS: Final[tuple[str, ...]] = ("subject", "scan", "level")
+"""The columns that identify a row: tables are paired and grouped by them."""
 
 DEFAULT_EROSION_MM: Final = 2.0
 """In-plane erosion (mm) every verb measures with unless told otherwise: on the phantom it

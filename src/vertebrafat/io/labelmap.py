@@ -5,12 +5,15 @@ automatic one); it must share the FF map's voxel grid, in any axis order (both a
 ``(slices, rows, cols)``, the slice axis the one closest to left-right). NaN or infinite FF voxels
 are refused with their count, as in every study. The FF scale is detected from the data unless
 given, by the same rule as every study (:func:`vertebrafat.io.ff_scale.detect_ff_scale`):
-an ambiguous range is refused rather than guessed.
+an ambiguous range is refused rather than guessed. The rows are named by
+:func:`measure_identity` unless the caller names them.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -50,3 +53,32 @@ def load_measure_inputs(
     scale = ff_scale if ff_scale is not None else detect_ff_scale(ff_raw, source=source)
     ff = ff_to_percent(ff_raw, scale, source=source)
     return ff, lab.astype(np.uint8), ff_aff
+
+
+def measure_identity(ff_path: str | os.PathLike[str]) -> tuple[str, str]:
+    """(subject, scan) for the rows measured on ``ff_path``, by the rule of a NIfTI study folder.
+
+    A ``study.json`` beside the FF map (``{"subject": .., "scan": ..}``, as the phantom and
+    :func:`vertebrafat.io.study.read_study` use) names them; otherwise the subject is the name
+    of the folder holding the FF map and the scan is ``"1"``.
+
+    Raises
+    ------
+    InputError
+        If a ``study.json`` is there but is not a JSON object.
+
+    Examples
+    --------
+    >>> measure_identity("out/sub01/ff.nii.gz")  # no out/sub01/study.json
+    ('sub01', '1')
+    """
+    folder = Path(ff_path).absolute().parent
+    card = folder / "study.json"
+    if not card.is_file():
+        return folder.name, "1"
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+        return str(data.get("subject", folder.name)), str(data.get("scan", "1"))
+    except (OSError, ValueError, AttributeError):
+        raise InputError(f"{card}: not a valid study.json (a JSON object with subject and "
+                         f"scan)") from None

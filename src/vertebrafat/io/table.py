@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vertebrafat.core.errors import InputError
+from vertebrafat.core.labels import LABEL_OF_LEVEL
 from vertebrafat.core.schema import COLUMNS, LevelMeasurement
 from vertebrafat.io.atomic import write_text_atomic
 
@@ -64,13 +65,20 @@ def save_table(rows: Sequence[LevelMeasurement], path: str | os.PathLike[str]) -
     write_text_atomic(path, text)
 
 
-def load_table(path: str | os.PathLike[str]) -> list[LevelMeasurement]:
+def load_table(
+    path: str | os.PathLike[str], *, required: Sequence[str] = COLUMNS
+) -> list[LevelMeasurement]:
     """Read a measurement table CSV written by vertebrafat (or by hand in the same schema).
+
+    ``required``: the columns the file must have (default: all of :data:`COLUMNS`). A column
+    that is not required may be absent: its values are then ``label`` the label of the level
+    (0 for an unknown level name), ``n_voxels``/``n_slices`` 0, floats NaN, ``slices`` empty,
+    ``flags`` none. Columns outside the schema are ignored.
 
     Raises
     ------
     InputError
-        If the file is missing, its header is not the DESIGN.md schema, or a value is not a
+        If the file is missing, a required column is absent (named), or a value is not a
         number where one is required. The message names the file (and line).
 
     Examples
@@ -78,6 +86,8 @@ def load_table(path: str | os.PathLike[str]) -> list[LevelMeasurement]:
     >>> rows = load_table("out/P001/bmf.csv")  # doctest: +SKIP
     >>> [(r.level, r.ff_mean) for r in rows]  # doctest: +SKIP
     [('L1', 31.2), ('L2', 32.0), ('L3', 33.4), ('L4', 35.1), ('L5', 36.9)]
+    >>> by_hand = load_table("manual.csv", required=("subject", "scan", "level", "ff_mean"))
+    ... # doctest: +SKIP
     """
     p = Path(path)
     if not p.is_file():
@@ -85,24 +95,28 @@ def load_table(path: str | os.PathLike[str]) -> list[LevelMeasurement]:
     with p.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         header = tuple(reader.fieldnames or ())
-        missing = [c for c in COLUMNS if c not in header]
+        missing = [c for c in required if c not in header]
         if missing:
-            raise InputError(f"{p}: not a measurement table, missing columns {missing}")
+            raise InputError(f"{p}: missing column{'s' if len(missing) > 1 else ''} "
+                             f"{', '.join(map(repr, missing))} (this table needs "
+                             f"{', '.join(required)})")
         rows = []
         for lineno, raw in enumerate(reader, start=2):
             try:
-                rows.append(_parse_row(raw))
+                rows.append(_parse_row(raw, present=set(header)))
             except ValueError as exc:
                 raise InputError(f"{p}: line {lineno}: {exc}") from None
     return rows
 
 
-def _parse_row(raw: dict[str, str]) -> LevelMeasurement:
+def _parse_row(raw: dict[str, str], *, present: set[str]) -> LevelMeasurement:
     values: dict[str, object] = {}
     for c in COLUMNS:
         text = (raw.get(c) or "").strip()
-        if c in _INT_COLUMNS:
-            values[c] = int(float(text))
+        if c == "label" and c not in present:
+            values[c] = LABEL_OF_LEVEL.get((raw.get("level") or "").strip(), 0)
+        elif c in _INT_COLUMNS:
+            values[c] = int(float(text)) if c in present else 0
         elif c in _FLOAT_COLUMNS:
             values[c] = float(text) if text else math.nan
         elif c == "flags":

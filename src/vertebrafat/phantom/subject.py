@@ -8,6 +8,7 @@ marrow as scan 1, seen from a new position with new noise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
+from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import StudyMeta, WaterFatImage
 from vertebrafat.core.labels import LEVEL_OF_LABEL
 from vertebrafat.core.schema import LevelMeasurement
@@ -129,6 +131,8 @@ class PhantomStudy:
     echoes: npt.NDArray[np.complex64] | None = None
 
 
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_.-]{0,32}")
+
 Protocol = tuple[int, float, tuple[int, int], tuple[float, float], float, tuple[float, ...], float]
 """(slices, thickness mm, matrix, fov mm, field T, TEs ms, SNR) as drawn by ``draw_protocol``."""
 
@@ -148,9 +152,19 @@ class _Subject:
     transitional: str
 
 
-def subject_id(index: int) -> str:
-    """``P001`` for index 0."""
-    return f"P{index + 1:03d}"
+def subject_id(index: int, *, prefix: str = "") -> str:
+    """``P001`` for index 0; ``s7-P001`` with ``prefix="s7-"``.
+
+    Raises
+    ------
+    InputError
+        If ``prefix`` holds anything but letters, digits, ``-``, ``_`` and ``.`` (it becomes
+        part of folder names and DICOM patient ids).
+    """
+    if not _ID_PREFIX.fullmatch(prefix):
+        raise InputError(f"phantom: id prefix {prefix!r} may hold only letters, digits, "
+                         f"'-', '_' and '.'")
+    return f"{prefix}P{index + 1:03d}"
 
 
 def _draw_subject(rng: np.random.Generator, cfg: PhantomConfig) -> _Subject:
@@ -266,6 +280,7 @@ def generate_subject(
     scan: int = 1,
     config: PhantomConfig | None = None,
     echoes: bool = False,
+    id_prefix: str = "",
 ) -> PhantomStudy:
     """Simulate scan ``scan`` of subject ``index`` of the cohort ``seed``.
 
@@ -282,6 +297,10 @@ def generate_subject(
         Cohort knobs; defaults to ``PhantomConfig()``.
     echoes : bool
         Keep the complex echoes in ``PhantomStudy.echoes``.
+    id_prefix : str
+        Put before the subject id (``"s7-"`` gives ``s7-P001``), so that cohorts of
+        different seeds can be pooled without two subjects sharing an id. The images do not
+        depend on it.
 
     Returns
     -------
@@ -301,11 +320,11 @@ def generate_subject(
     ['L1', 'L2', 'L3', 'L4', 'L5']
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        return _generate(seed, index, scan, config or PhantomConfig(), echoes)
+        return _generate(seed, index, scan, config or PhantomConfig(), echoes, id_prefix)
 
 
 def _generate(
-    seed: int, index: int, scan: int, cfg: PhantomConfig, echoes: bool
+    seed: int, index: int, scan: int, cfg: PhantomConfig, echoes: bool, id_prefix: str
 ) -> PhantomStudy:
     subj = _draw_subject(np.random.default_rng([seed, index]), cfg)
     srng = np.random.default_rng([seed, index, scan])
@@ -326,7 +345,7 @@ def _generate(
     ff_voxel = np.where(pd > 1e-6, 100 * tissue.fat_pd / np.where(pd > 1e-6, pd, 1), 0.0)
     body = (tissue.labels > 0) & np.isfinite(tissue.marrow_ff)
     ff_true = np.where(body, 100 * np.nan_to_num(tissue.marrow_ff), ff_voxel).astype(np.float32)
-    sid = subject_id(index)
+    sid = subject_id(index, prefix=id_prefix)
     meta = StudyMeta(
         source=f"phantom seed {seed} subject {sid} scan {scan}",
         format="phantom",
@@ -367,12 +386,14 @@ def generate_cohort(
     config: PhantomConfig | None = None,
     echoes: bool = False,
     first_index: int = 0,
+    id_prefix: str = "",
 ) -> Iterator[PhantomStudy]:
     """Subjects ``first_index .. first_index + n_subjects - 1`` (each followed by its scan 2
-    when ``rescans``), generated lazily."""
+    when ``rescans``), generated lazily; ``id_prefix`` as in :func:`generate_subject`."""
     for index in range(first_index, first_index + n_subjects):
         for scan in (1, 2) if rescans else (1,):
-            yield generate_subject(seed=seed, index=index, scan=scan, config=config, echoes=echoes)
+            yield generate_subject(seed=seed, index=index, scan=scan, config=config, echoes=echoes,
+                                   id_prefix=id_prefix)
 
 
 __all__ = [

@@ -1,11 +1,12 @@
 """The QC picture of one study, rendered to an RGB array (Pillow; no plotting library).
 
-Top: the mid-sagittal slice (FF, or water when there is no FF) in the anatomical view
+Left: the mid-sagittal slice (FF, or water when there is no FF) in the anatomical view
 (superior up, anterior left, pixel aspect from the affine), each labelled body outlined in its
 colour (:data:`vertebrafat.core.labels.COLOUR_OF_LABEL`) with "L3  34.2 %" written beside it on
-the anterior
-side. Bottom: a strip of the sagittal slices the measurement used (up to ``max_strip``, evenly
-chosen), cropped around the labelled bodies, with the measured regions outlined.
+the anterior side, and a colour bar of its grey scale (FF 0-100 %, or the water window).
+Right: the sagittal slices the measurement used (up to ``max_strip``, evenly chosen), cropped
+around the labelled bodies, with the measured regions outlined, laid out in the grid of rows
+and columns that shows them largest (:func:`strip_layout`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from vertebrafat.core.types import Affine, Labels
 from vertebrafat.measure import erode_in_plane, restrict_to_slices, sagittal_axis
 
 _GREY = (200, 200, 200)
-WIDTH, HEIGHT = 800, 900
-_MAIN = (8, 30, 792, 680)  # left, top, right, bottom of the main panel's box (pixels)
-_STRIP = (8, 706, 792, 872)
+WIDTH, HEIGHT = 1280, 900
+_MAIN = (8, 30, 640, 870)  # left, top, right, bottom of the main panel's box (pixels)
+COLOUR_BAR = (652, 672)  # left, right of the main panel's grey scale (as tall as the panel)
+_STRIP = (728, 56, 1272, 870)  # the measured slices, in a grid
+_CELL_TITLE = 16  # pixels above each strip cell for "slice N"
 Box = tuple[float, float, float, float]
 
 
@@ -68,9 +71,10 @@ def render_qc(
 
     Returns
     -------
-    (900, 800, 3) uint8
+    (900, 1280, 3) uint8
         The picture; same inputs give the same pixels. An empty label map gives the
-        mid-volume slice without outlines.
+        mid-volume slice without outlines. The colour bar runs down the columns
+        :data:`COLOUR_BAR` beside the main panel.
     """
     axis = sagittal_axis(affine)
     present = [int(v) for v in np.unique(labels) if v]
@@ -81,7 +85,7 @@ def render_qc(
     canvas = Image.new("RGB", (WIDTH, HEIGHT), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     what = "fat fraction (%)" if is_ff else "water"
-    draw.text((WIDTH / 2, 14), f"{title}  mid-sagittal {what}, slice {mid}".strip(),
+    draw.text(((_MAIN[0] + _MAIN[2]) / 2, 14), f"{title}  mid-sagittal {what}, slice {mid}".strip(),
               fill=(0, 0, 0), font=_font(15), anchor="mm")
     bodies = {label: labels == label for label in present}
     placed = _panel(canvas, background, bodies, axis, mid, affine, window, _MAIN, thick=2)
@@ -90,19 +94,77 @@ def render_qc(
         plane, _ = _view(body, axis, mid, affine)
         if plane.any():
             _annotate(draw, plane.astype(bool), placed, label, bmf.get(label, math.nan))
+    _colour_bar(draw, window, "FF %" if is_ff else "water", (placed[1], placed[3]))
     crop = _crop_box(labels > 0, axis, affine)
-    gap = 6.0
-    cell = ((_STRIP[2] - _STRIP[0]) - gap * (len(strip) - 1)) / len(strip)
-    for k, s in enumerate(strip):
-        x0 = _STRIP[0] + k * (cell + gap)
-        box = (x0, _STRIP[1] + 14, x0 + cell, _STRIP[3])
-        _panel(canvas, background, measured, axis, s, affine, window, box, thick=1, crop=crop)
-        draw.text(((box[0] + box[2]) / 2, _STRIP[1] + 6), f"slice {s}", fill=(0, 0, 0),
-                  font=_font(11), anchor="mm")
-    draw.text((WIDTH / 2, HEIGHT - 14),
-              f"strip: measured regions ({slices}, erosion {erosion_mm:g} mm)",
-              fill=(0, 0, 0), font=_font(12), anchor="mm")
+    if crop is None:
+        extent = _view(background, axis, mid, affine)[1]
+        mm_size = (extent[1], extent[3])
+    else:
+        mm_size = (crop[1] - crop[0], crop[3] - crop[2])
+    draw.text(((_STRIP[0] + _STRIP[2]) / 2, 40),
+              f"measured regions ({slices}, erosion {erosion_mm:g} mm)",
+              fill=(0, 0, 0), font=_font(13), anchor="mm")
+    for s, cell in zip(strip, strip_layout(len(strip), mm_size, _STRIP), strict=True):
+        box = (cell[0], cell[1] + _CELL_TITLE, cell[2], cell[3])
+        shown = _panel(canvas, background, measured, axis, s, affine, window, box, thick=1,
+                       crop=crop)
+        draw.text(((shown[0] + shown[2]) / 2, shown[1] - _CELL_TITLE / 2), f"slice {s}",
+                  fill=(0, 0, 0), font=_font(12), anchor="mm")
     return np.asarray(canvas, dtype=np.uint8).copy()
+
+
+def strip_layout(
+    n: int, mm_size: tuple[float, float], box: Box, *, gap: float = 6.0
+) -> list[Box]:
+    """Cells for ``n`` views of ``mm_size`` (width, height in mm) in ``box``: the grid of
+    rows x columns, filled row by row, in which the views are drawn largest.
+
+    Each cell keeps :data:`_CELL_TITLE` pixels on top for its title.
+
+    Examples
+    --------
+    Seven tall, narrow views (90 x 330 mm) in a 544 x 814 px box go in 2 rows of 4:
+
+    >>> cells = strip_layout(7, (90.0, 330.0), (0.0, 0.0, 544.0, 814.0))
+    >>> len(cells), cells[0], cells[4][1]
+    (7, (0.0, 0.0, 131.5, 404.0), 410.0)
+    """
+    width, height = box[2] - box[0], box[3] - box[1]
+    best: tuple[float, int, int] = (-1.0, 1, n)
+    for rows in range(1, n + 1):
+        cols = math.ceil(n / rows)
+        cell_w = (width - gap * (cols - 1)) / cols
+        cell_h = (height - gap * (rows - 1)) / rows - _CELL_TITLE
+        scale = min(cell_w / mm_size[0], cell_h / mm_size[1])
+        if scale > best[0]:
+            best = (scale, rows, cols)
+    _, rows, cols = best
+    cell_w = (width - gap * (cols - 1)) / cols
+    cell_h = (height - gap * (rows - 1)) / rows
+    return [(box[0] + (k % cols) * (cell_w + gap), box[1] + (k // cols) * (cell_h + gap),
+             box[0] + (k % cols) * (cell_w + gap) + cell_w,
+             box[1] + (k // cols) * (cell_h + gap) + cell_h) for k in range(n)]
+
+
+def _colour_bar(
+    draw: ImageDraw.ImageDraw, window: tuple[float, float], name: str, rows: tuple[float, float]
+) -> None:
+    """The main panel's grey scale between the columns :data:`COLOUR_BAR` and the pixel
+    ``rows`` (top, bottom), white (``window[1]``) on top and black (``window[0]``) at the
+    bottom, in a black frame, with five ticks labelled in the image's units."""
+    (left, right), top, bottom = COLOUR_BAR, round(rows[0]) + 12, round(rows[1]) - 1
+    for y in range(top, bottom + 1):
+        grey = round(255 * (bottom - y) / (bottom - top))
+        draw.line((left, y, right, y), fill=(grey, grey, grey))
+    draw.rectangle((left - 1, top - 1, right + 1, bottom + 1), outline=(0, 0, 0))
+    lo, hi = window
+    for k in range(5):
+        tick = bottom - k * (bottom - top) / 4
+        draw.line((right + 1, tick, right + 4, tick), fill=(0, 0, 0))
+        draw.text((right + 6, tick), f"{lo + k * (hi - lo) / 4:.4g}", fill=(0, 0, 0),
+                  font=_font(11), anchor="lm")
+    draw.text(((left + right) / 2, top - 14), name, fill=(0, 0, 0), font=_font(12),
+              anchor="mm")
 
 
 def _colour(label: int) -> tuple[int, int, int]:

@@ -65,11 +65,15 @@ def bland_altman_figure(
     *,
     title: str = "Bland-Altman",
     unit: str = "pp",
+    names: tuple[str, str] = ("A", "B"),
 ) -> Figure:
     """Difference ``a - b`` against the mean, with bias, limits of agreement and their CIs.
 
-    Points strictly outside the limits are drawn as red crosses.
+    ``names``: what ``a`` and ``b`` are (e.g. the table file stems); the axes say
+    "auto − manual (pp)" and "Mean of auto and manual (pp)". Points strictly outside the
+    limits are drawn as red crosses.
     """
+    name_a, name_b = names
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     mean, diff = (x + y) / 2, x - y
     outside = (diff < stats.loa[0]) | (diff > stats.loa[1])
@@ -87,7 +91,8 @@ def bland_altman_figure(
         ax.axhspan(lo, hi, color="C3", alpha=0.08)
     ax.plot([], [], color="C3", ls="--",
             label=f"LoA {stats.loa[0]:.2f} to {stats.loa[1]:.2f} {unit}")
-    ax.set(xlabel=f"Mean of both ({unit})", ylabel=f"Difference ({unit})",
+    ax.set(xlabel=f"Mean of {name_a} and {name_b} ({unit})",
+           ylabel=f"Difference {name_a} − {name_b} ({unit})",
            title=f"{title} (n = {stats.n})")
     ax.legend(loc="best", fontsize=7)
     fig.tight_layout()

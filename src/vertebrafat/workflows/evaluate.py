@@ -264,12 +264,13 @@ def evaluate_maps(
 
 def save_agreement_plots(
     a: np.ndarray, b: np.ndarray, levels: list[str], path: str | os.PathLike[str],
-    *, title: str = "Bland-Altman",
+    *, title: str = "Bland-Altman", names: tuple[str, str] = ("A", "B"), unit: str = "pp",
 ) -> list[Path]:
     """Bland-Altman PNGs: pooled at ``path``, one per level at ``STEM_LEVEL.png`` beside it.
 
-    ``a``, ``b``: paired values; ``levels``: the level of each pair. Levels with fewer than 2
-    pairs get no figure. Returns the paths written.
+    ``a``, ``b``: paired values; ``levels``: the level of each pair; ``names``: what ``a``
+    and ``b`` are, for the axes (the difference is ``a - b``). Levels with fewer than 2 pairs
+    get no figure. Returns the paths written.
     """
     from vertebrafat.qc.plots import bland_altman_figure
     from vertebrafat.stats.agreement import bland_altman
@@ -284,7 +285,7 @@ def save_agreement_plots(
         if sel.sum() < 2:
             continue
         fig = bland_altman_figure(a[sel], b[sel], bland_altman(a[sel], b[sel]),
-                                  title=f"{title} {name}")
+                                  title=f"{title} {name}", names=names, unit=unit)
         save_figure(fig, out)
         written.append(out)
     return written

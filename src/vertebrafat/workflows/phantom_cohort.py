@@ -34,7 +34,7 @@ from vertebrafat.core.errors import InputError
 from vertebrafat.io.atomic import output_errors
 from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.table import save_table
-from vertebrafat.phantom import PhantomStudy
+from vertebrafat.phantom import PhantomStudy, subject_id
 
 FORMATS: tuple[str, ...] = (
     "nifti", "dicom-ge", "dicom-siemens", "dicom-philips", "nifti-dcm2niix",
@@ -237,11 +237,13 @@ def _write_scan(
     formats: tuple[str, ...],
     echoes: bool,
     preview: bool,
+    id_prefix: str = "",
 ) -> Path:
     """Generate scan ``scan`` of subject ``index`` and write its folder (a worker's task)."""
     from vertebrafat.phantom import generate_subject
 
-    study = generate_subject(seed=seed, index=index, scan=scan, echoes=echoes)
+    study = generate_subject(seed=seed, index=index, scan=scan, echoes=echoes,
+                             id_prefix=id_prefix)
     folder = save_phantom_study(study, out_dir / study_folder_name(study), formats=formats)
     if preview:
         save_phantom_preview(study, folder / "preview.png")
@@ -260,6 +262,7 @@ def write_phantom_cohort(
     workers: int = 1,
     progress: Callable[[str], None] | None = None,
     first_scan_formats: Sequence[str] = (),
+    id_prefix: str = "",
 ) -> list[Path]:
     """Generate and write a phantom cohort (one folder per scan, see module docstring).
 
@@ -269,14 +272,18 @@ def write_phantom_cohort(
     ``preview`` adds ``preview.png`` to each study folder. ``workers`` > 1 generates scans in
     that many processes (each scan has its own random streams, so the bytes do not depend on
     it). ``progress`` is called with each folder name, in cohort order, once written.
-    Returns the study folders in cohort order (P001, P001-scan2, P002, ...).
+    Returns the study folders in cohort order (P001, P001-scan2, P002, ...). ``id_prefix`` is
+    put before every subject id and folder name (``"s7-"``: s7-P001, s7-P001-scan2, ...), so
+    that two cohorts written with different seeds can be pooled without sharing ids.
 
     Raises
     ------
     InputError
-        On an unknown format, ``n_subjects < 1`` or ``workers < 1``.
+        On an unknown format, ``n_subjects < 1``, ``workers < 1`` or an ``id_prefix`` that is
+        not letters, digits, ``-``, ``_`` and ``.``.
     """
     fmts = expand_formats(formats)
+    subject_id(0, prefix=id_prefix)  # refuses a prefix unfit for folder names
     if n_subjects < 1:
         raise InputError(f"phantom: --subjects must be at least 1, got {n_subjects}")
     if workers < 1:
@@ -284,7 +291,7 @@ def write_phantom_cohort(
     first = expand_formats([*formats, *first_scan_formats])
     tasks = [
         (Path(out_dir), seed, index, scan, first if (index, scan) == (0, 1) else fmts, echoes,
-         preview)
+         preview, id_prefix)
         for index in range(n_subjects)
         for scan in ((1, 2) if rescans else (1,))
     ]

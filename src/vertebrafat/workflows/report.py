@@ -11,85 +11,101 @@ from typing import Any
 import numpy as np
 
 from vertebrafat.io.atomic import write_text_atomic
+from vertebrafat.workflows.display import (
+    MISSING,
+    TextTable,
+    interval,
+    markdown_table,
+    num,
+    p_value,
+    with_ci,
+)
 from vertebrafat.workflows.evaluate import save_figure
 from vertebrafat.workflows.reproduce import PUBLISHED, Reproduction
 
 _METRICS = ("dice", "iou", "sensitivity", "specificity", "precision", "f1", "accuracy")
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float | int | np.floating):
-        return f"{float(value):.{digits}f}"
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return f"[{_fmt(value[0], digits)}, {_fmt(value[1], digits)}]"
-    return str(value)
-
-
-def _table2(rep: Reproduction) -> list[str]:
+def _table2(rep: Reproduction) -> TextTable:
     groups = list(rep.table2)
-    lines = ["## Table 2 — segmentation vs the raters (per annotated slice, mean ± SD)", "",
-             "| metric | " + " | ".join(groups) + " | published (Zhou 2020) |",
-             "|---|" + "---|" * (len(groups) + 1)]
+    rows = []
     for m in _METRICS:
-        cells = [f"{_fmt(rep.table2[g]['per_slice'][m]['mean'])} ± "
-                 f"{_fmt(rep.table2[g]['per_slice'][m]['sd'])}" for g in groups]
-        lines.append(f"| {m} | " + " | ".join(cells) + f" | {PUBLISHED.get(m, '—')} |")
-    for m, label in (("kappa", "Cohen's kappa (pooled)"), ("hd95_mm", "HD95 mm (mean)"),
-                     ("roc_auc", "pixel ROC AUC"), ("pr_auc", "PR AUC")):
-        cells = [_fmt(rep.table2[g][m]) for g in groups]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {PUBLISHED.get(m, '—')} |")
-    return [*lines, ""]
+        cells = [f"{num(rep.table2[g]['per_slice'][m]['mean'], 3)} ± "
+                 f"{num(rep.table2[g]['per_slice'][m]['sd'], 3)}" for g in groups]
+        rows.append((m, *cells, str(PUBLISHED.get(m, MISSING))))
+    for m, label, digits in (("kappa", "Cohen's kappa (pooled)", 3),
+                             ("hd95_mm", "HD95 mm (mean)", 2), ("roc_auc", "pixel ROC AUC", 3),
+                             ("pr_auc", "PR AUC", 3)):
+        cells = [num(rep.table2[g][m], digits) for g in groups]
+        rows.append((label, *cells, str(PUBLISHED.get(m, MISSING))))
+    return TextTable("Table 2 — segmentation vs the raters (per annotated slice, mean ± SD)",
+                     ("metric", *groups, "published (Zhou 2020)"), tuple(rows))
 
 
-def _ba_line(name: str, r: dict[str, Any], published: str) -> str:
-    return (f"| {name} | {r['n']} | {_fmt(r['bias'], 2)} {_fmt(r['bias_ci'], 2)} | "
-            f"{_fmt(r['loa'], 2)} | {_fmt(r['pct_outside'], 1)} | {_fmt(r['slope'], 3)} "
-            f"(p {_fmt(r['slope_p'], 3)}) | {published} |")
+_BA_HEADER = ("comparison", "n", "bias pp (95 % CI)", "limits of agreement pp", "% outside",
+              "proportional bias slope (p)", "published")
 
 
-def _agreement(rep: Reproduction) -> list[str]:
-    head = ["| comparison | n | bias pp [95 % CI] | limits of agreement pp | % outside | "
-            "proportional bias slope | published |", "|---|---|---|---|---|---|---|"]
-    lines = ["## Figure 3 — Bland-Altman of per-vertebra BMF, automatic vs raters", "", *head]
-    for name, r in rep.figure3.items():
-        lines.append(_ba_line(name, r, PUBLISHED["bias_vs_rater"]))
-    lines += ["", "![Figure 3](figure3_test1.png) ![Figure 3](figure3_test2.png)", "",
-              "## Supplementary Figure 2 — rater B vs rater A", "", *head]
-    if rep.supp_figure2:
-        lines.append(_ba_line("rater B − rater A", rep.supp_figure2,
-                              PUBLISHED["rater_b_minus_a"]))
-    return [*lines, "", "![Supplementary Figure 2](supp_figure2.png)", ""]
+def _ba_row(name: str, r: dict[str, Any], published: str) -> tuple[str, ...]:
+    return (name, str(r["n"]), with_ci(r["bias"], r["bias_ci"], 2), interval(r["loa"], 2),
+            num(r["pct_outside"], 1), f"{num(r['slope'], 3)} (p {p_value(r['slope_p'])})",
+            published)
 
 
-def _repeatability(rep: Reproduction) -> list[str]:
-    lines = ["## Supplementary Table 2 — test-retest repeatability of automatic BMF", ""]
+def _figure3(rep: Reproduction) -> TextTable:
+    rows = tuple(_ba_row(name.replace(" vs ", " − "), r, PUBLISHED["bias_vs_rater"])
+                 for name, r in rep.figure3.items())
+    return TextTable("Figure 3 — Bland-Altman of per-vertebra BMF, automatic vs raters",
+                     _BA_HEADER, rows)
+
+
+def _supp_figure2(rep: Reproduction) -> TextTable:
+    rows = ((_ba_row("rater B − rater A", rep.supp_figure2, PUBLISHED["rater_b_minus_a"]),)
+            if rep.supp_figure2 else ())
+    return TextTable("Supplementary Figure 2 — rater B vs rater A", _BA_HEADER, rows)
+
+
+def _supp_table2(rep: Reproduction) -> TextTable:
+    title = "Supplementary Table 2 — test-retest repeatability of automatic BMF"
+    header = ("level", "n subjects", "RMS-SD pp", "RMS-CV %", "LSC pp", "ICC(2,1) (95 % CI)",
+              "mixed-model ICC", "published")
     r = rep.supp_table2
     if not r:
-        return [*lines, "No rescans.", ""]
-    lines += ["| level | n subjects | RMS-SD pp | RMS-CV % | LSC pp | ICC(2,1) [95 % CI] | "
-              "mixed-model ICC | published |", "|---|---|---|---|---|---|---|---|"]
-    blocks = [("all", r), *r.get("per_level", {}).items()]
-    for name, b in blocks:
+        return TextTable(title, header, (), ("No rescans.",))
+    rows = []
+    for name, b in [("all", r), *r.get("per_level", {}).items()]:
         pe, icc, ci = b["precision_error"], b["icc"], b["icc_ci"]
-        lines.append(
-            f"| {name} | {b.get('n_subjects', '—')} | {_fmt(pe['rms_sd'], 2)} | "
-            f"{_fmt(pe['rms_cv_percent'], 2)} | {_fmt(pe['lsc'], 2)} | {_fmt(icc['ICC2'])} "
-            f"{_fmt(ci['ICC2'])} | {_fmt(b['mixed_model']['icc'])} | "
-            f"{PUBLISHED['precision_error']}, ICC {PUBLISHED['icc']} |")
-    if r.get("dropped_levels"):
-        lines += ["", f"Levels seen in one scan only (left out): {r['dropped_levels']}"]
-    return [*lines, ""]
+        rows.append((name, str(b.get("n_subjects", MISSING)), num(pe["rms_sd"], 2),
+                     num(pe["rms_cv_percent"], 2), num(pe["lsc"], 2),
+                     with_ci(icc["ICC2"], ci["ICC2"], 3), num(b["mixed_model"]["icc"], 3),
+                     f"{PUBLISHED['precision_error']}, ICC {PUBLISHED['icc']}"))
+    dropped = r.get("dropped_levels") or []
+    notes = (("Levels seen in one scan only (left out): "
+              + ", ".join(" ".join(map(str, d)) for d in dropped),) if dropped else ())
+    return TextTable(title, header, tuple(rows), notes)
+
+
+def report_tables(rep: Reproduction) -> list[TextTable]:
+    """The report's tables (Table 2, Figure 3, Supp. Figure 2, Supp. Table 2), rounded."""
+    return [_table2(rep), _figure3(rep), _supp_figure2(rep), _supp_table2(rep)]
+
+
+def counts_line(rep: Reproduction) -> str:
+    """``"Studies: test1 11, test2 26, rescan 16, rescan_studies 16"``."""
+    return "Studies: " + ", ".join(f"{k} {v}" for k, v in rep.counts.items())
 
 
 def report_markdown(rep: Reproduction, *, title: str, context: list[str]) -> str:
     """The whole report as Markdown (figures referenced by file name)."""
-    lines = [f"# {title}", "", *context, "",
-             f"Subjects: {rep.counts}", "", *_table2(rep),
+    table2, fig3, supp2, supp_t2 = (markdown_table(t) for t in report_tables(rep))
+    titles = [f"## {t.title}" for t in report_tables(rep)]
+    lines = [f"# {title}", "", *context, "", counts_line(rep), "", titles[0], "", table2, "",
              "## Supplementary Figure 1 — pixel ROC and precision-recall", "",
              "![ROC](supp_figure1_roc.png) ![PR](supp_figure1_pr.png)", "",
-             *_agreement(rep), *_repeatability(rep)]
+             titles[1], "", fig3, "",
+             "![Figure 3](figure3_test1.png) ![Figure 3](figure3_test2.png)", "",
+             titles[2], "", supp2, "", "![Supplementary Figure 2](supp_figure2.png)", "",
+             titles[3], "", supp_t2, ""]
     return "\n".join(lines) + "\n"
 
 
@@ -137,12 +153,13 @@ def save_reproduction(
                           ("supp_figure1_pr", pr_figure(rep.roc))):
             save_figure(fig, out / f"{name}.png")
             written[name] = out / f"{name}.png"
-    figures = {"test1 auto vs rater A": "figure3_test1", "test2 auto vs rater B": "figure3_test2",
-               "rater B vs rater A": "supp_figure2"}
-    for key, name in figures.items():
+    figures = {"test1 auto vs rater A": ("figure3_test1", ("auto", "rater A")),
+               "test2 auto vs rater B": ("figure3_test2", ("auto", "rater B")),
+               "rater B vs rater A": ("supp_figure2", ("rater B", "rater A"))}
+    for key, (name, names) in figures.items():
         if key in rep.pairs and len(rep.pairs[key][0]) >= 2:
             a, b, _ = rep.pairs[key]
-            fig = bland_altman_figure(a, b, bland_altman(a, b), title=key)
+            fig = bland_altman_figure(a, b, bland_altman(a, b), title=key, names=names)
             save_figure(fig, out / f"{name}.png")
             written[name] = out / f"{name}.png"
     md = report_markdown(rep, title=title, context=context)

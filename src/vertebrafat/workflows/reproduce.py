@@ -10,12 +10,13 @@ written by :mod:`vertebrafat.workflows.report`; the phantom cohort shaped like t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
 
+from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import WaterFatImage, spacing_from_affine
 from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Labels
@@ -184,13 +185,26 @@ def study_shaped_cohort(
 ) -> Iterable[RatedStudy]:
     """The phantom cohort shaped like the study: 11 + 26 rated test subjects, 8 rescanned.
 
-    ``scale`` shrinks every group (at least 2 subjects each) for quick runs. The 31 training
-    subjects are not generated: the shipped model was trained beforehand (its card says on
-    what). Subjects are indexed 31.. so they never coincide with training indices.
+    ``scale`` (0 < scale <= 1) shrinks every group (at least 2 subjects each) for quick runs.
+    The 31 training subjects are not generated: the shipped model was trained beforehand (its
+    card says on what). Subjects are indexed 31.. so they never coincide with training
+    indices. The studies are generated lazily, one at a time.
+
+    Raises
+    ------
+    InputError
+        If ``scale`` is not in (0, 1] (checked at the call, before any study is generated).
     """
+    if not 0 < scale <= 1:
+        raise InputError(f"reproduce: --scale must be in (0, 1] (a share of the study's "
+                         f"cohort), got {scale:g}")
+    sizes = {g: max(2, round(n * scale)) for g, n in STUDY_SHAPE.items() if g != "train"}
+    return _shaped_cohort(seed, sizes)
+
+
+def _shaped_cohort(seed: int, sizes: dict[str, int]) -> Iterator[RatedStudy]:
     from vertebrafat.phantom import generate_subject
 
-    sizes = {g: max(2, round(n * scale)) for g, n in STUDY_SHAPE.items() if g != "train"}
     index = STUDY_SHAPE["train"]
     for group in ("test1", "test2"):
         for _ in range(sizes[group]):

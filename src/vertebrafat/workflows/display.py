@@ -1,0 +1,252 @@
+"""What the CLI shows people: results as titled tables of rounded text.
+
+Each function turns one result (the JSON-ready dict a verb also prints with ``--json``) into
+:class:`TextTable` objects; ``cli.py`` draws them with rich and ``report.py`` writes them as
+Markdown. Rounding is fixed per quantity: overlap scores, AUCs and ICCs 3 decimals, distances
+(mm) and fat-fraction differences (pp) 2, FF values and volumes 1, p values 3 (``<0.001``).
+Missing values (``None``, NaN) are shown as ``—``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vertebrafat.core.schema import LevelMeasurement
+
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A titled table whose cells are already rounded text.
+
+    ``notes``: remarks about the table (e.g. rows left unpaired), printed after it by the CLI
+    on stderr and below it in Markdown.
+    """
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
+
+
+def num(value: Any, digits: int) -> str:
+    """``value`` with ``digits`` decimals; ``—`` for None, NaN or inf.
+
+    Examples
+    --------
+    >>> num(0.94234, 3), num(None, 2), num(float("nan"), 1), num(-0.1271, 2)
+    ('0.942', '—', '—', '-0.13')
+    """
+    if value is None or isinstance(value, bool):
+        return MISSING
+    v = float(value)
+    return f"{v:.{digits}f}" if math.isfinite(v) else MISSING
+
+
+def interval(pair: Sequence[Any] | None, digits: int) -> str:
+    """``"lo to hi"`` for a confidence interval or limits; ``—`` when either end is missing.
+
+    >>> interval([0.83209, 0.83503], 3), interval(None, 2)
+    ('0.832 to 0.835', '—')
+    """
+    if pair is None or len(pair) != 2:
+        return MISSING
+    lo, hi = num(pair[0], digits), num(pair[1], digits)
+    return MISSING if MISSING in (lo, hi) else f"{lo} to {hi}"
+
+
+def with_ci(value: Any, pair: Sequence[Any] | None, digits: int) -> str:
+    """``"0.983 (0.965 to 0.992)"``: an estimate and its interval."""
+    ci = interval(pair, digits)
+    return num(value, digits) if ci == MISSING else f"{num(value, digits)} ({ci})"
+
+
+def p_value(p: Any) -> str:
+    """p with 3 decimals, ``<0.001`` below that."""
+    if p is not None and math.isfinite(float(p)) and float(p) < 0.001:
+        return "<0.001"
+    return num(p, 3)
+
+
+def unit_of(column: str) -> str:
+    """Unit of a measurement-table column's differences: pp for FF, mL, voxels, slices."""
+    if column.startswith("ff_"):
+        return "pp"
+    return {"volume_ml": "mL", "n_voxels": "voxels", "n_slices": "slices",
+            "erosion_mm": "mm"}.get(column, "")
+
+
+def _digits(column: str) -> int:
+    return 0 if column in ("n_voxels", "n_slices") else 2
+
+
+def evaluation_tables(r: Mapping[str, Any]) -> list[TextTable]:
+    """``evaluate``: pooled metrics, then per level and per subject."""
+    hd = f"{num(r.get('hd95_mm'), 2)} ± {num(r.get('hd95_mm_sd'), 2)}"
+    assd = f"{num(r.get('assd_mm'), 2)} ± {num(r.get('assd_mm_sd'), 2)}"
+    pooled = [("Dice", num(r["dice"], 3)), ("IoU", num(r["iou"], 3)),
+              ("sensitivity", num(r["sensitivity"], 3)),
+              ("specificity", num(r["specificity"], 3)),
+              ("precision", num(r["precision"], 3)), ("Cohen's kappa", num(r["kappa"], 3)),
+              ("HD95 mm (mean ± SD of subjects)", hd),
+              ("ASSD mm (mean ± SD of subjects)", assd),
+              ("pixel ROC AUC (95 % CI)", with_ci(r.get("roc_auc"), r.get("roc_auc_ci"), 3)),
+              ("PR AUC (average precision)", num(r.get("pr_auc"), 3))]
+    unpaired = r.get("unpaired") or {}
+    notes = tuple(f"{len(names)} {side} name(s) without a partner: {', '.join(names)}"
+                  for side, names in unpaired.items() if names)
+    title = (f"Segmentation vs reference: {r['n_subjects']} subject(s), slices "
+             f"{r.get('slices', 'all')}, voxels pooled")
+    header = ("Dice", "IoU", "sensitivity", "specificity", "HD95 mm", "ASSD mm")
+
+    def scores(b: Mapping[str, Any]) -> tuple[str, ...]:
+        return (num(b["dice"], 3), num(b["iou"], 3), num(b["sensitivity"], 3),
+                num(b["specificity"], 3), num(b.get("hd95_mm"), 2), num(b.get("assd_mm"), 2))
+
+    return [
+        TextTable(title, ("metric", "value"), tuple(pooled), notes),
+        TextTable("Per level", ("level", *header),
+                  tuple((lv, *scores(b)) for lv, b in r.get("per_level", {}).items())),
+        TextTable("Per subject", ("subject", *header),
+                  tuple((s, *scores(b)) for s, b in r.get("per_subject", {}).items())),
+    ]
+
+
+def agreement_tables(
+    r: Mapping[str, Any], *, name_a: str = "A", name_b: str = "B"
+) -> list[TextTable]:
+    """``agreement``: Bland-Altman of ``name_a - name_b``, pooled then per level."""
+    column = str(r.get("column", "ff_mean"))
+    unit, d = unit_of(column), _digits(column)
+    title = (f"Bland-Altman of {column}: differences {name_a} − {name_b}"
+             f"{f' ({unit})' if unit else ''}, {r['n']} pair(s)")
+    header = ("level", "n", "bias (95 % CI)", "SD", "lower LoA (95 % CI)",
+              "upper LoA (95 % CI)", "% outside", "slope", "slope p")
+
+    def row(name: str, b: Mapping[str, Any]) -> tuple[str, ...]:
+        loa, loa_ci = b.get("loa") or (None, None), b.get("loa_ci") or (None, None)
+        return (name, str(b["n"]), with_ci(b["bias"], b.get("bias_ci"), d), num(b.get("sd"), d),
+                with_ci(loa[0], loa_ci[0], d), with_ci(loa[1], loa_ci[1], d),
+                num(b.get("pct_outside"), 1), num(b.get("slope"), 3), p_value(b.get("slope_p")))
+
+    rows = [row("all", r), *(row(lv, b) for lv, b in r.get("per_level", {}).items())]
+    unpaired = r.get("unpaired") or {}
+    where = {"a": f"only in {name_a}", "b": f"only in {name_b}",
+             "missing": "with no value in one table"}
+    notes = tuple(
+        f"{len(keys)} row(s) {where[k]} (left out): "
+        + ", ".join("/".join(map(str, key)) for key in keys[:8])
+        + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+        for k, keys in unpaired.items() if keys)
+    return [TextTable(title, header, tuple(rows), notes)]
+
+
+def repeatability_tables(r: Mapping[str, Any]) -> list[TextTable]:
+    """``repeatability``: precision error and ICC(2,1) per level, every ICC with its 95 % CI,
+    the mixed model."""
+    column = str(r.get("column", "ff_mean"))
+    unit = unit_of(column)
+    u = f" {unit}" if unit else ""
+    title = (f"Repeatability of {column}: {r['n_subjects']} subject(s), "
+             f"{r['n_measurements']} measurements, ICC on the first {r['icc_scans']} scans")
+    header = ("level", "subjects", f"RMS-SD{u}", "RMS-CV %", f"LSC{u}", "LSC %",
+              "ICC(2,1) (95 % CI)", "mixed-model ICC")
+
+    def row(name: str, b: Mapping[str, Any]) -> tuple[str, ...]:
+        pe = b["precision_error"]
+        return (name, str(b["n_subjects"]), num(pe["rms_sd"], 2), num(pe["rms_cv_percent"], 2),
+                num(pe["lsc"], 2), num(pe["lsc_percent"], 2),
+                with_ci(b["icc"]["ICC2"], b["icc_ci"]["ICC2"], 3),
+                num(b["mixed_model"]["icc"], 3))
+
+    models = {"ICC1": "one-way random, single scan", "ICC2": "two-way random, absolute "
+              "agreement, single scan", "ICC3": "two-way mixed, consistency, single scan",
+              "ICC1k": "as ICC1, mean of the scans", "ICC2k": "as ICC2, mean of the scans",
+              "ICC3k": "as ICC3, mean of the scans"}
+    iccs = tuple((name, model, num(r["icc"][name], 3), interval(r["icc_ci"][name], 3))
+                 for name, model in models.items())
+    mm = r["mixed_model"]
+    mixed = (("formula", str(mm["formula"])),
+             (f"subject variance{f' ({unit}²)' if unit else ''}",
+              num(mm["subject_variance"], 2)),
+             (f"residual variance{f' ({unit}²)' if unit else ''}",
+              num(mm["residual_variance"], 2)),
+             ("ICC", num(mm["icc"], 3)), ("converged", "yes" if mm["converged"] else "no"))
+    notes = (f"mixed model: {mm['error']}",) if mm.get("error") else ()
+    return [
+        TextTable(title, header, (row("all", r), *(row(lv, b) for lv, b
+                                                    in r.get("per_level", {}).items()))),
+        TextTable("ICC, all levels (Shrout & Fleiss 1979)", ("ICC", "model", "value", "95 % CI"),
+                  iccs),
+        TextTable("Linear mixed model (REML, random intercept per subject)",
+                  ("", "value"), mixed, notes),
+    ]
+
+
+def measurement_table(rows: Sequence[LevelMeasurement], *, title: str = "") -> TextTable:
+    """``segment`` / ``measure``: the BMF table, FF in percent with 1 decimal."""
+    ids = sorted({(r.subject or MISSING, r.scan) for r in rows})
+    who = "; ".join(f"subject {s} scan {c}" for s, c in ids) or "no rows"
+    header = ("level", "label", "voxels", "slices", "volume mL", "FF mean %", "FF median %",
+              "FF SD", "FF P5", "FF P95", "flags")
+    body = tuple((r.level, str(r.label), str(r.n_voxels), str(r.n_slices), num(r.volume_ml, 1),
+                  num(r.ff_mean, 1), num(r.ff_median, 1), num(r.ff_sd, 1), num(r.ff_p05, 1),
+                  num(r.ff_p95, 1), ", ".join(r.flags)) for r in rows)
+    return TextTable(title or f"BMF per level, {who}", header, body)
+
+
+def study_tables(d: Mapping[str, Any]) -> list[TextTable]:
+    """``info``: what was found in a study, then its series."""
+    def times(values: Sequence[Any], fmt: str = "{}") -> str:
+        return " × ".join(fmt.format(v) for v in values)
+
+    fields = (("source", str(d["source"])), ("format", str(d["format"])),
+              ("vendor", str(d["vendor"])), ("subject", str(d["subject"])),
+              ("scan", str(d.get("scan", ""))), ("channels", ", ".join(d["channels"])),
+              ("shape (voxels)", times(d["shape"])),
+              ("spacing (mm)", times(d["spacing_mm"], "{:.3g}")),
+              ("orientation", str(d["orientation"])), ("FF scale", str(d["ff_scale"])),
+              ("field strength (T)", num(d.get("field_strength_t"), 1)))
+    series = tuple((str(s["number"]) if s["number"] is not None else str(s["source"]),
+                    str(s["role"]), str(s["description"] or ""), str(s["slices"]))
+                   for s in d["series"])
+    return [TextTable("Study", ("", "value"), fields, tuple(d["notes"])),
+            TextTable("Series", ("series", "role", "description", "slices"), series)]
+
+
+def cohort_table(outcomes: Sequence[Mapping[str, Any]]) -> TextTable:
+    """``cohort``: one row per study."""
+    rows = tuple((str(o["status"]), str(o["name"]), str(o["n_levels"]), num(o["seconds"], 1),
+                  str(o["error"])) for o in outcomes)
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("ok", "skipped", "error")}
+    title = "Cohort: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    return TextTable(title, ("status", "study", "levels", "seconds", "error"), rows)
+
+
+def validation_table(validation: Mapping[str, Any], *, title: str) -> TextTable:
+    """``train``: a model card's validation Dice per data set and channel set."""
+    def dice(block: Any) -> str:
+        if not isinstance(block, Mapping) or "mean" not in block:
+            return MISSING
+        return (f"{num(block['mean'], 3)} ± {num(block.get('sd'), 3)} "
+                f"(min {num(block.get('min'), 3)}, n {block.get('n', MISSING)})")
+
+    rows = tuple((str(data), str(channels), dice(b.get("per_subject")),
+                  dice(b.get("per_vertebra")))
+                 for data, sets in validation.items() if isinstance(sets, Mapping)
+                 for channels, b in sets.items() if isinstance(b, Mapping))
+    return TextTable(title, ("data set", "channels", "Dice per subject",
+                             "Dice per vertebra"), rows)
+
+
+def markdown_table(table: TextTable) -> str:
+    """The table as a Markdown pipe table (no title), its notes as lines below."""
+    lines = ["| " + " | ".join(table.header) + " |", "|" + "---|" * len(table.header)]
+    lines += ["| " + " | ".join(row) + " |" for row in table.rows]
+    if table.notes:
+        lines += ["", *table.notes]
+    return "\n".join(lines)
