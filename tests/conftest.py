@@ -6,8 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from vertebrafat.core.image import StudyMeta, WaterFatImage
+
+# Property tests draw the same examples on every run (CI on a clean checkout included): a red
+# build then means a change broke something, never that a new random draw was unlucky.
+settings.register_profile("vertebrafat", derandomize=True, deadline=None)
+settings.load_profile("vertebrafat")
 
 ROOT = Path(__file__).resolve().parents[1]
 MYO = ROOT.parent / "shared" / "data" / "myosegmentum"

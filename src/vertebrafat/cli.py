@@ -645,6 +645,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except OSError as exc:  # the file system refused something no writer above named
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
+        return 2
     return 0
 
 

@@ -46,9 +46,10 @@ def test_matches_pingouin(seed: int, n: int, k: int) -> None:
     ci_col = "CI95" if "CI95" in ref.columns else "CI95%"
     for name, (_, r) in zip(ICC_NAMES, ref.iterrows(), strict=True):
         assert icc[name] == pytest.approx(r["ICC"], abs=1e-9)
-        lo, hi = r[ci_col]  # pingouin rounds its CIs to 2 decimals
-        assert ci[name][0] == pytest.approx(lo, abs=0.0051)
-        assert ci[name][1] == pytest.approx(hi, abs=0.0051)
+        lo, hi = r[ci_col]  # pingouin rounds its CIs to 2 decimals; both give NaN where the
+        # F-based bound is undefined (e.g. seed 1464, 3 x 2: ICC2's lower bound)
+        assert ci[name][0] == pytest.approx(lo, abs=0.0051, nan_ok=True)
+        assert ci[name][1] == pytest.approx(hi, abs=0.0051, nan_ok=True)
 
 
 def test_constant_table_gives_nan_and_bad_tables_fail() -> None:

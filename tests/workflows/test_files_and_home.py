@@ -97,3 +97,18 @@ def test_a_full_disk_is_named_in_words() -> None:
     err = output_error("/data/out/bmf.csv", OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(err, OutputError)
     assert str(err) == "/data/out/bmf.csv: cannot write (no space left on device)"
+
+
+def test_an_os_error_no_writer_named_is_still_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vertebrafat.workflows.loading as loading
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", "/data/sub01/IM0001")
+
+    monkeypatch.setattr(loading, "load_study", refuse)
+    assert main(["info", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "error: /data/sub01/IM0001: Permission denied\n"
+    with pytest.raises(PermissionError):
+        main(["info", str(tmp_path), "--debug"])

@@ -11,7 +11,6 @@ an ambiguous range is refused rather than guessed. The rows are named by
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import Affine, Labels, Volume
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
 from vertebrafat.io.orientation import read_on_grid, read_slices_first
+from vertebrafat.io.study import study_identity
 
 
 def load_measure_inputs(
@@ -72,13 +72,4 @@ def measure_identity(ff_path: str | os.PathLike[str]) -> tuple[str, str]:
     >>> measure_identity("out/sub01/ff.nii.gz")  # no out/sub01/study.json
     ('sub01', '1')
     """
-    folder = Path(ff_path).absolute().parent
-    card = folder / "study.json"
-    if not card.is_file():
-        return folder.name, "1"
-    try:
-        data = json.loads(card.read_text(encoding="utf-8"))
-        return str(data.get("subject", folder.name)), str(data.get("scan", "1"))
-    except (OSError, ValueError, AttributeError):
-        raise InputError(f"{card}: not a valid study.json (a JSON object with subject and "
-                         f"scan)") from None
+    return study_identity(Path(ff_path).absolute().parent)

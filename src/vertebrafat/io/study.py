@@ -146,17 +146,30 @@ def _load_nifti_study(
     )
 
 
+def study_identity(folder: Path) -> tuple[str, str]:
+    """(subject, scan) of a study folder: its ``study.json`` (``{"subject": .., "scan": ..}``,
+    as the phantom writes it), else the folder's name and scan ``"1"``.
+
+    Raises
+    ------
+    InputError
+        If a ``study.json`` is there but is not a JSON object.
+    """
+    card = folder / "study.json"
+    if not card.is_file():
+        return folder.resolve().name, "1"
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+        return str(data.get("subject", folder.resolve().name)), str(data.get("scan", "1"))
+    except (OSError, ValueError, AttributeError):
+        raise InputError(f"{card}: not a valid study.json (a JSON object with subject and "
+                         "scan)") from None
+
+
 def _study_identity(base: Path) -> tuple[str, str]:
     folder = base if base.is_dir() else base.parent
-    card = folder / "study.json"
-    if card.is_file():
-        try:
-            data = json.loads(card.read_text())
-            return str(data.get("subject", folder.name)), str(data.get("scan", "1"))
-        except (OSError, ValueError, AttributeError):
-            raise InputError(f"{card}: not a valid study.json") from None
-    if not base.is_file():
-        return base.name, "1"
+    if base.is_dir() or (folder / "study.json").is_file():
+        return study_identity(folder)
     stem = base.name.removesuffix(".gz").removesuffix(".nii")
     # a file named by its role (sub01/water.nii.gz) is named by its folder
     return (folder.resolve().name if stem.lower() in MAP_ROLES else stem), "1"
