@@ -129,7 +129,8 @@ def scan_series(folder: Path) -> list[_Series]:
     Unreadable DICOM files (truncated, corrupt) are skipped with a warning and remembered in
     their series when their SeriesInstanceUID can be read, as are images without a position or
     without pixels: the series refuses them when no other file holds their slice. A series
-    with no usable image at all (its UID may be cut short) is skipped with a warning too.
+    with no usable image at all (its UID may be cut short) is skipped with a warning too,
+    unless it is made of unplaced images of no known role (screen saves), ignored as before.
 
     Raises
     ------
@@ -155,7 +156,10 @@ def scan_series(folder: Path) -> list[_Series]:
         elif kind != "other":
             _add(groups, kind, ds, path)
     for uid in [uid for uid, s in groups.items() if not s.datasets]:
-        for name, _, why in groups.pop(uid).broken:
+        dropped = groups.pop(uid)
+        if dropped.role is None and all(b[2] == _WHY["unplaced"] for b in dropped.broken):
+            continue  # images never placed and of no water-fat role: screen saves and the like
+        for name, _, why in dropped.broken:
             warnings.warn(f"{name}: {why}, file skipped", stacklevel=2)
             orphans.append(f"{name} ({why})")
     if not groups:
