@@ -95,12 +95,16 @@ def _edit(path: Path, change: Callable[[pydicom.Dataset], None]) -> None:
 
 
 def _targets(folder: Path, k: int | None) -> list[Path]:
-    files = _water(folder)
-    return files if k is None else [files[k % len(files)]]
+    """Every water file when ``k`` is None, else file ``k`` of the study in path order (the
+    GE water series first: 0 to 4 are its slices)."""
+    if k is None:
+        return _water(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return [files[k % len(files)]]
 
 
 def delete_tag(folder: Path, keyword: str, k: int | None) -> None:
-    """Delete ``keyword`` from water file ``k`` (every water file when None)."""
+    """Delete ``keyword`` from file ``k`` (every water file when None)."""
     for path in _targets(folder, k):
         _edit(path, lambda ds: ds.pop(Tag(keyword), None))
 
@@ -119,7 +123,7 @@ def set_raw(folder: Path, keyword: str, value: bytes, k: int | None) -> None:
 
 
 def shift(folder: Path, k: int, offset_mm: tuple[float, float, float]) -> None:
-    """Move water slice ``k`` by ``offset_mm`` (patient LPS; the slice normal is +-x)."""
+    """Move the slice of file ``k`` by ``offset_mm`` (patient LPS; the normal is +-x)."""
     def change(ds: pydicom.Dataset) -> None:
         ds.ImagePositionPatient = [float(a) + b for a, b in
                                    zip(ds.ImagePositionPatient, offset_mm, strict=True)]
@@ -136,7 +140,7 @@ def same_position(folder: Path, k: int, j: int) -> None:
 
 
 def tilt(folder: Path, k: int, degrees: float) -> None:
-    """Rotate the orientation of water slice ``k`` in its plane by ``degrees``."""
+    """Rotate the orientation of file ``k`` in its plane by ``degrees``."""
     c, s = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
 
     def change(ds: pydicom.Dataset) -> None:
@@ -147,13 +151,13 @@ def tilt(folder: Path, k: int, degrees: float) -> None:
 
 
 def duplicate(folder: Path, k: int) -> None:
-    """Copy water file ``k`` under a new name without extension."""
+    """Copy file ``k`` under a new name without extension."""
     path = _targets(folder, k)[0]
     shutil.copy(path, path.parent / f"copy_of_{path.stem}")
 
 
 def resize(folder: Path, k: int) -> None:
-    """Water file ``k`` holds a consistent image of half the rows and columns."""
+    """File ``k`` holds a consistent image of half the rows and columns."""
     def change(ds: pydicom.Dataset) -> None:
         half = np.ascontiguousarray(ds.pixel_array[::2, ::2])
         ds.Rows, ds.Columns = half.shape
@@ -162,7 +166,7 @@ def resize(folder: Path, k: int) -> None:
 
 
 def two_frames(folder: Path, k: int) -> None:
-    """Water file ``k`` holds two frames (NumberOfFrames 2) at one position."""
+    """File ``k`` holds two frames (NumberOfFrames 2) at one position."""
     def change(ds: pydicom.Dataset) -> None:
         ds.NumberOfFrames = 2
         ds.PixelData = ds.PixelData * 2
@@ -170,7 +174,7 @@ def two_frames(folder: Path, k: int) -> None:
 
 
 def truncate(folder: Path, k: int, keep: float) -> None:
-    """Cut water file ``k`` to the fraction ``keep`` of its bytes."""
+    """Cut file ``k`` to the fraction ``keep`` of its bytes."""
     path = _targets(folder, k)[0]
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
@@ -499,7 +503,7 @@ RAW_VALUES = st.one_of(
                      b"ORIGINAL\\PRIMARY\\F", b"DERIVED\\PRIMARY\\DIXON\\W", b"FAT: x"]),
     st.binary(max_size=16),
 )
-FILE = st.integers(0, N_SLICES)
+FILE = st.integers(0, 6 * N_SLICES + 4)  # any file of the study, water first (GE)
 MUTATIONS = st.one_of(
     st.builds(partial, st.just(delete_tag), keyword=st.sampled_from(KEYWORDS),
               k=st.none() | FILE),

@@ -42,8 +42,8 @@ def tag_numbers(ds: Any, keyword: str, count: int) -> FloatArray | None:
     value = tag_value(ds, keyword)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [
-        value]
+    text = isinstance(value, (str, bytes))
+    values = list(value) if isinstance(value, Sequence) and not text else [value]
     try:
         numbers = np.array([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):

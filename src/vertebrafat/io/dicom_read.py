@@ -249,9 +249,12 @@ def _image_storage(ds: Any) -> bool:
     """Whether the file says it is an image (its SOP class is one of the Image Storage ones)."""
     from pydicom.uid import UID
 
-    meta = getattr(ds, "file_meta", None)
-    uid = (tag_value(meta, "MediaStorageSOPClassUID") if meta is not None else None) or (
-        tag_value(ds, "SOPClassUID"))
+    try:
+        meta = getattr(ds, "file_meta", None)
+        uid = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get(
+            "SOPClassUID")
+    except Exception:  # a corrupt UID fails to decode in many ways
+        raise InputError(f"{file_of(ds)}: SOP class UID cannot be decoded") from None
     return bool(uid) and "Image Storage" in UID(str(uid)).name
 
 
