@@ -1,9 +1,8 @@
 """Read a water-fat DICOM study: files in any order and with any names, searched recursively.
 
 Series are grouped by SeriesInstanceUID, given a role from ImageType, SeriesDescription and
-vendor conventions (:mod:`vertebrafat.io.dicom_roles`), sorted by position along the slice
-normal (never by name or InstanceNumber), and turned into float32 volumes with RescaleSlope /
-Intercept applied and a voxel -> RAS affine built from the geometry tags.
+vendor conventions (:mod:`vertebrafat.io.dicom_roles`), and turned into float32 volumes with a
+voxel -> RAS affine by :mod:`vertebrafat.io.dicom_geometry`.
 """
 
 from __future__ import annotations
@@ -20,11 +19,21 @@ import numpy as np
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
 from vertebrafat.core.types import Affine, Volume
+from vertebrafat.io.dicom_geometry import (
+    Broken,
+    file_of,
+    series_volume,
+    tag_int,
+    tag_numbers,
+    tag_value,
+)
 from vertebrafat.io.dicom_roles import FF_FULL_SCALE, series_role, vendor_of
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
 from vertebrafat.io.orientation import check_sagittal
 
-_LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+# What each kind of unusable file of a known series is called in messages.
+_WHY = {"truncated": "unreadable DICOM file", "unplaced": "ImagePositionPatient missing",
+        "no-pixels": "no pixel data"}
 
 
 @dataclass
@@ -32,14 +41,19 @@ class _Series:
     uid: str
     number: int
     description: str
-    role: str | None
     datasets: list[Any]
     skipped: list[str]
-    skipped_positions: list[tuple[str, np.ndarray]]
+    broken: list[Broken]
+    roles: dict[str, str]  # role -> first file that says so
 
     @property
     def label(self) -> str:
         return f"series {self.number} '{self.description}'"
+
+    @property
+    def role(self) -> str | None:
+        """The one role its files agree on; None when none or several (see ``roles``)."""
+        return next(iter(self.roles)) if len(self.roles) == 1 else None
 
 
 def load_dicom_study(
@@ -53,12 +67,22 @@ def load_dicom_study(
     found = scan_series(folder)
     chosen = _choose(found, folder, series or {})
     if "water" not in chosen:
+        for s in found:
+            if len(s.roles) > 1:
+                mix = ", ".join(f"{r} ({name})" for r, name in s.roles.items())
+                raise InputError(f"{folder}: {s.label} mixes images of several roles ({mix}); "
+                                 "cannot tell which is water")
         listing = "; ".join(f"{s.label} -> {s.role or '?'}" for s in found)
-        raise InputError(f"{folder}: no water series found (series: {listing})")
+        skipped = dict.fromkeys(f for s in found for f in s.skipped)
+        why = f"; {len(skipped)} file(s) skipped, first {next(iter(skipped))}" if skipped else ""
+        raise InputError(f"{folder}: no water series found (series: {listing}){why}")
     volumes: dict[str, Volume] = {}
     affine: Affine | None = None
     for role, s in chosen.items():
-        data, aff = _volume(s)
+        hint = f" ({len(s.skipped)} unreadable file(s) skipped: {s.skipped[0]})" if (
+            s.skipped) else ""
+        data, aff = series_volume(s.datasets, s.broken, label=s.label, source=str(folder),
+                                  hint=hint)
         if affine is None:
             affine, first = aff, s
         elif data.shape != volumes[next(iter(volumes))].shape or not np.allclose(
@@ -72,14 +96,16 @@ def load_dicom_study(
     assert affine is not None
     check_sagittal(affine, source=str(folder), allow_orientation=allow_orientation)
     water_ds = chosen["water"].datasets[0]
-    vendor = vendor_of(str(getattr(water_ds, "Manufacturer", "")))
+    vendor = vendor_of(str(tag_value(water_ds, "Manufacturer") or ""))
     ff, scale = _fat_fraction(volumes, chosen, vendor, folder, ff_scale)
     r2 = volumes.get("r2star")
     if r2 is None and "t2star" in volumes:
         t2 = volumes["t2star"]
         r2 = np.where(t2 > 0, 1000.0 / np.maximum(t2, 1e-6), 0.0).astype(np.float32)
+    field, field_note = _field_strength(water_ds)
     notes = tuple(dict.fromkeys(
-        f"skipped unreadable file {f}" for s in chosen.values() for f in s.skipped
+        [f"skipped unreadable file {f}" for s in chosen.values() for f in s.skipped]
+        + ([field_note] if field_note else [])
     ))
     infos = [
         SeriesInfo(role=r if chosen.get(r) is s else "unused", source=str(folder),
@@ -87,11 +113,10 @@ def load_dicom_study(
                    n_slices=len(s.datasets))
         for s in found for r in [s.role or "unknown"]
     ]
-    field = getattr(water_ds, "MagneticFieldStrength", None)
     meta = StudyMeta(
         source=str(folder), format="dicom", vendor=vendor, ff_scale=scale,
-        field_strength_t=float(field) if field not in (None, "") else None,
-        series=tuple(infos), subject=str(getattr(water_ds, "PatientID", "")) or folder.name,
+        field_strength_t=field,
+        series=tuple(infos), subject=str(tag_value(water_ds, "PatientID") or "") or folder.name,
         notes=notes,
     )
     return WaterFatImage(water=volumes["water"], affine=affine, fat=volumes.get("fat"), ff=ff,
@@ -102,19 +127,23 @@ def scan_series(folder: Path) -> list[_Series]:
     """Every image series below ``folder``, sorted by series number.
 
     Unreadable DICOM files (truncated, corrupt) are skipped with a warning and remembered in
-    their series when their SeriesInstanceUID can be read.
+    their series when their SeriesInstanceUID can be read, as are images without a position or
+    without pixels: the series refuses them when no other file holds their slice. A series
+    with no usable image at all (its UID may be cut short) is skipped with a warning too,
+    unless it is made of unplaced images of no known role (screen saves), ignored as before.
 
     Raises
     ------
     InputError
-        Empty folder, or no DICOM image among the files.
+        Empty folder, no DICOM image among the files (naming an enhanced multi-frame file when
+        there is one), an image without SeriesInstanceUID or with a non-integer SeriesNumber.
     """
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise InputError(f"{folder}: empty folder (no files)")
     groups: dict[str, _Series] = {}
     orphans: list[str] = []
-    bad_by_uid: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    multi_frame: list[Any] = []
     n_non_dicom = 0
     for path in files:
         kind, ds = _read_file(path)
@@ -122,32 +151,71 @@ def scan_series(folder: Path) -> list[_Series]:
             n_non_dicom += 1
         elif kind == "unreadable":
             orphans.append(str(path))
-        elif kind == "truncated":
-            position = np.asarray(ds.ImagePositionPatient, dtype=np.float64)
-            bad_by_uid[str(getattr(ds, "SeriesInstanceUID", ""))].append((str(path), position))
-        elif kind == "image":
-            uid = str(getattr(ds, "SeriesInstanceUID", ""))
-            if uid not in groups:
-                description = str(getattr(ds, "SeriesDescription", ""))
-                role = series_role(list(getattr(ds, "ImageType", [])), description)
-                groups[uid] = _Series(uid, int(getattr(ds, "SeriesNumber", 0) or 0),
-                                      description, role, [], [], [])
-            groups[uid].datasets.append(ds)
+        elif kind == "multi-frame":
+            multi_frame.append(ds)
+        elif kind != "other":
+            _add(groups, kind, ds, path)
+    for uid in [uid for uid, s in groups.items() if not s.datasets]:
+        dropped = groups.pop(uid)
+        if dropped.role is None and all(b[2] == _WHY["unplaced"] for b in dropped.broken):
+            continue  # images never placed and of no water-fat role: screen saves and the like
+        for name, _, why in dropped.broken:
+            warnings.warn(f"{name}: {why}, file skipped", stacklevel=2)
+            orphans.append(f"{name} ({why})")
     if not groups:
+        if multi_frame:
+            raise InputError(f"{_multi_frame_note(multi_frame)}; export the series as "
+                             "single-frame images")
         if n_non_dicom == len(files):
             raise InputError(f"{folder}: no DICOM files ({len(files)} files, none is DICOM)")
-        raise InputError(f"{folder}: no readable DICOM image ({len(files)} files)")
-    for uid, bad in bad_by_uid.items():
-        if uid in groups:
-            groups[uid].skipped.extend(name for name, _ in bad)
-            groups[uid].skipped_positions.extend(bad)
+        first = f"; first unusable: {orphans[0]}" if orphans else ""
+        raise InputError(f"{folder}: no readable DICOM image ({len(files)} files{first})")
     for s in groups.values():
         s.skipped.extend(orphans)
     return sorted(groups.values(), key=lambda s: (s.number, s.uid))
 
 
+def _add(groups: dict[str, _Series], kind: str, ds: Any, path: Path) -> None:
+    """File ``ds`` into its series: an image, or a broken file (``kind`` in ``_WHY``)."""
+    uid = str(tag_value(ds, "SeriesInstanceUID") or "")
+    if not uid:
+        if kind != "image":
+            return
+        raise InputError(f"{path}: SeriesInstanceUID missing; cannot tell which series the "
+                         "image belongs to")
+    s = groups.get(uid)
+    if s is None:
+        s = groups[uid] = _Series(uid, tag_int(ds, "SeriesNumber", 0), "", [], [], [], {})
+    description = str(tag_value(ds, "SeriesDescription") or "")
+    s.description = s.description or description
+    image_type = tag_value(ds, "ImageType") or []
+    role = series_role([image_type] if isinstance(image_type, str) else list(image_type),
+                       description)
+    if role is not None:
+        s.roles.setdefault(role, str(path))
+    if kind == "image":
+        s.datasets.append(ds)
+        return
+    where = None
+    if kind != "unplaced":
+        try:
+            where = tag_numbers(ds, "ImagePositionPatient", 3)
+        except InputError:
+            where = None
+    s.broken.append((str(path), where, _WHY[kind]))
+    s.skipped.append(str(path))
+
+
+def _multi_frame_note(files: list[Any]) -> str:
+    more = f" (and {len(files) - 1} more)" if len(files) > 1 else ""
+    frames = tag_int(files[0], "NumberOfFrames", 1)
+    return (f"{file_of(files[0])}{more}: enhanced multi-frame DICOM ({frames} frames) is not "
+            "supported")
+
+
 def _read_file(path: Path) -> tuple[str, Any]:
-    """``(kind, dataset)``: kind is image, not-dicom, unreadable, truncated or other."""
+    """``(kind, dataset)``: kind is image, not-dicom, unreadable, truncated, unplaced (pixels
+    but no position), no-pixels (position but no pixels), multi-frame (enhanced) or other."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -158,14 +226,36 @@ def _read_file(path: Path) -> tuple[str, Any]:
     except Exception:  # truncated or corrupt file: pydicom raises many types
         warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
         return "unreadable", None
-    if "PixelData" not in ds or "ImagePositionPatient" not in ds:
-        return "other", ds
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        return "multi-frame", ds
+    has_pixels, has_position = "PixelData" in ds, "ImagePositionPatient" in ds
+    if not has_pixels and _image_storage(ds):  # cut before its pixels, or before its UIDs
+        if "SeriesInstanceUID" in ds:
+            return "no-pixels", ds
+        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
+        return "unreadable", None
+    if not (has_pixels and has_position):
+        return ("other" if not (has_pixels or has_position) else
+                "unplaced" if has_pixels else "no-pixels"), ds
     try:
         ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
     except Exception:
         warnings.warn(f"{path}: truncated DICOM pixel data, file skipped", stacklevel=3)
         return "truncated", ds
     return "image", ds
+
+
+def _image_storage(ds: Any) -> bool:
+    """Whether the file says it is an image (its SOP class is one of the Image Storage ones)."""
+    from pydicom.uid import UID
+
+    try:
+        meta = getattr(ds, "file_meta", None)
+        uid = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get(
+            "SOPClassUID")
+    except Exception:  # a corrupt UID fails to decode in many ways
+        raise InputError(f"{file_of(ds)}: SOP class UID cannot be decoded") from None
+    return bool(uid) and "Image Storage" in UID(str(uid)).name
 
 
 def _choose(found: list[_Series], folder: Path, picks: Mapping[str, int]) -> dict[str, _Series]:
@@ -192,47 +282,13 @@ def _choose(found: list[_Series], folder: Path, picks: Mapping[str, int]) -> dic
     return chosen
 
 
-def _volume(s: _Series) -> tuple[Volume, Affine]:
-    ds0 = s.datasets[0]
-    iop = np.asarray(ds0.ImageOrientationPatient, dtype=np.float64)
-    x_dir, y_dir = iop[:3], iop[3:]
-    normal = np.cross(x_dir, y_dir)
-    ordered = sorted(s.datasets, key=lambda d: float(np.dot(d.ImagePositionPatient, normal)))
-    pos = np.array([np.asarray(d.ImagePositionPatient, dtype=np.float64) for d in ordered])
-    dists = pos @ normal
-    if len(ordered) > 1:
-        steps = np.diff(dists)
-        median = float(np.median(steps))
-        if median <= 0 or np.any(np.abs(steps - median) > 0.1 * median):
-            why = f" ({len(s.skipped)} unreadable file(s) skipped: {s.skipped[0]})" if (
-                s.skipped) else ""
-            raise InputError(
-                f"{s.label}: slice missing or irregular slice positions "
-                f"(steps {np.round(steps, 2).tolist()} mm){why}"
-            )
-        slice_vec = (pos[-1] - pos[0]) / (len(ordered) - 1)
-    else:
-        slice_vec = normal * float(getattr(ds0, "SliceThickness", 1.0) or 1.0)
-    for name, where in s.skipped_positions:
-        if not np.any(np.linalg.norm(pos - where, axis=1) < 1e-2):
-            raise InputError(
-                f"{name}: unreadable DICOM file and its slice is missing from {s.label}"
-            )
-    dr, dc = (float(v) for v in ds0.PixelSpacing)
-    lps = np.eye(4)
-    lps[:3, 0] = slice_vec
-    lps[:3, 1] = y_dir * dr
-    lps[:3, 2] = x_dir * dc
-    lps[:3, 3] = pos[0]
-    data = np.stack([_pixels(d) for d in ordered]).astype(np.float32)
-    return data, _LPS_TO_RAS @ lps
-
-
-def _pixels(ds: object) -> np.ndarray:
-    arr = np.asarray(ds.pixel_array, dtype=np.float64)  # type: ignore[attr-defined]
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    return arr * slope + intercept
+def _field_strength(ds: Any) -> tuple[float | None, str | None]:
+    """MagneticFieldStrength in tesla, or None with a note when absent or not a number."""
+    try:
+        value = tag_numbers(ds, "MagneticFieldStrength", 1)
+    except InputError as exc:
+        return None, f"field strength unknown: {exc}"
+    return (None if value is None else float(value[0])), None
 
 
 def _fat_fraction(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.types import Affine
 from vertebrafat.io.atomic import write_bytes_atomic
 
@@ -27,7 +27,10 @@ def read_nifti(path: str | os.PathLike[str], *, as_float32: bool = True) -> (
 ):
     """A 3D NIfTI file's array (``scl_slope`` applied) and its affine (voxel -> RAS mm).
 
-    A trailing 4th axis of length 1 is dropped.
+    A trailing 4th axis of length 1 is dropped; several volumes are refused, never one picked.
+    The affine must be finite and invertible; when it comes from the qform, the header's voxel
+    sizes (pixdim) must be positive (nibabel would replace a zero by 1 and a negative by its
+    absolute value). A gzip stream is checked to its end (CRC), so a corrupt file is refused.
 
     Parameters
     ----------
@@ -39,7 +42,12 @@ def read_nifti(path: str | os.PathLike[str], *, as_float32: bool = True) -> (
     Raises
     ------
     InputError
-        Missing or unreadable file, not 3D, or (image mode) NaN/inf voxels, with the count.
+        Missing or unreadable file, corrupt gzip stream, complex or RGB data, not 3D (4D with
+        several volumes: the count), or (image mode) NaN/inf voxels, with the count, or no
+        orientation (``sform_code`` and ``qform_code`` both 0).
+    GeometryError
+        Affine with NaN/inf entries or singular, or a qform with pixdim zero, negative or not
+        finite.
 
     Examples
     --------
@@ -52,20 +60,70 @@ def read_nifti(path: str | os.PathLike[str], *, as_float32: bool = True) -> (
         raise InputError(f"{p}: no such file")
     try:
         img = nib.load(str(p))
+        affine = _checked_affine(p, img, as_float32=as_float32)
         raw = img.dataobj  # type: ignore[attr-defined]
         data = np.asarray(raw, dtype=np.float32) if as_float32 else np.asarray(np.asanyarray(raw))
+        if p.name.endswith(".gz"):
+            _check_gzip(p)
+    except VertebrafatError:
+        raise
     except Exception as exc:  # nibabel raises many types for a bad file
-        raise InputError(f"{p}: not a readable NIfTI file ({type(exc).__name__}: {exc})") from None
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise InputError(f"{p}: not a readable NIfTI file ({why})") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
+    if data.ndim == 4:
+        raise InputError(f"{p}: 4D with {data.shape[3]} volumes; pass one volume")
     if data.ndim != 3 or (as_float32 and 1 in data.shape):
-        raise InputError(f"{p}: expected a 3D volume, got shape {data.shape} (2D image?)")
+        hint = " (2D image?)" if data.ndim == 2 or (data.ndim == 3 and 1 in data.shape) else ""
+        raise InputError(f"{p}: expected a 3D volume, got shape {data.shape}{hint}")
     if as_float32:
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
             raise InputError(f"{p}: {bad} voxels are NaN or infinite")
         data = np.ascontiguousarray(data)
-    return data, np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
+    return data, affine
+
+
+def _checked_affine(p: Path, img: object, *, as_float32: bool) -> Affine:
+    """The image's affine, refused when nibabel had to invent or repair it (see read_nifti)."""
+    import nibabel as nib
+
+    dtype = img.get_data_dtype()  # type: ignore[attr-defined]
+    if dtype.kind == "c":
+        raise InputError(f"{p}: complex data ({dtype}); pass a magnitude image")
+    if dtype.fields is not None or dtype.kind == "V":
+        raise InputError(f"{p}: RGB or structured data ({dtype}); pass a grey-scale volume")
+    header = img.header  # type: ignore[attr-defined]
+    if isinstance(header, nib.Nifti1Header):
+        holder = img.file_map.get("header") or img.file_map["image"]  # type: ignore[attr-defined]
+        stored_at = holder.filename or str(p)
+        with nib.openers.ImageOpener(stored_at) as f:  # as stored: load repairs the header
+            stored = type(header).from_fileobj(f, check=False)
+        s_code, q_code = int(stored["sform_code"]), int(stored["qform_code"])
+        if s_code not in range(1, 5):
+            if as_float32 and q_code not in range(1, 5):
+                raise InputError(f"{p}: no orientation in the header (sform_code {s_code}, "
+                                 f"qform_code {q_code}); cannot tell where the voxels lie")
+            zooms = np.asarray(stored["pixdim"][1:4], dtype=np.float64)
+            if not np.all(np.isfinite(zooms) & (zooms > 0)):
+                raise GeometryError(f"{p}: pixdim {np.round(zooms, 4).tolist()} not positive; "
+                                    "the qform cannot size the voxels")
+    affine = np.asarray(img.affine, dtype=np.float64)  # type: ignore[attr-defined]
+    if not np.all(np.isfinite(affine)):
+        raise GeometryError(f"{p}: the affine has NaN or infinite entries (sform/qform)")
+    if abs(np.linalg.det(affine[:3, :3])) < 1e-9:
+        raise GeometryError(f"{p}: the affine is singular (a zero voxel size or axis)")
+    return affine
+
+
+def _check_gzip(p: Path) -> None:
+    """Read the gzip stream to its end, so its CRC is checked (nibabel stops at the data)."""
+    import gzip
+
+    with gzip.open(p, "rb") as f:
+        while f.read(1 << 22):
+            pass
 
 
 def save_volume(
