@@ -247,3 +247,16 @@ def test_readme_label_list_has_every_level_of_the_label_table() -> None:
         if label >= 15:  # T8 onwards written one by one; T1-T7 as the range 8-14
             assert f"{label} {level}" in section.replace("sacrum (S1)", "S1"), level
     assert "8–14 T1–T7" in section
+
+
+def test_a_skipped_file_is_one_warning_line(tmp_path: Path, tiny_image: Any,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from vertebrafat.io.dicom_write import save_dicom_study
+
+    written = save_dicom_study(tiny_image, tmp_path / "s", vendor="ge", patient_name="A^B",
+                               patient_id="A", uid_seed=1)
+    (tmp_path / "s" / "IM9999").write_bytes(written[0].read_bytes()[:3000])  # cut in its pixels
+    assert main(["info", str(tmp_path / "s")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: {tmp_path / 's' / 'IM9999'}: truncated DICOM pixel data, "
+                   "file skipped", f"note: skipped unreadable file {tmp_path / 's' / 'IM9999'}"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -625,6 +626,12 @@ def cohort(
     emit(found, as_json=as_json, tables=[cohort_table(found)])
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warning: <message>`` on stderr (instead of Python's file:line and source)."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def without_debug(args: Sequence[str]) -> tuple[list[str], bool]:
     """``args`` without ``--debug`` (anywhere before a ``--``) and whether it was there."""
     end = args.index("--") if "--" in args else len(args)
@@ -637,7 +644,12 @@ def main(argv: list[str] | None = None) -> int:
     args, debug = without_debug(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="vertebrafat", standalone_mode=True)
+        with warnings.catch_warnings():
+            if not debug:  # our warnings one line each; libraries' deprecation notes hidden
+                warnings.simplefilter("ignore", DeprecationWarning)
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.showwarning = _one_line_warning
+            command.main(args=args, prog_name="vertebrafat", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except VertebrafatError as exc:
