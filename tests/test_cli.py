@@ -258,5 +258,7 @@ def test_a_skipped_file_is_one_warning_line(tmp_path: Path, tiny_image: Any,
     (tmp_path / "s" / "IM9999").write_bytes(written[0].read_bytes()[:3000])  # cut in its pixels
     assert main(["info", str(tmp_path / "s")]) == 0
     err = capsys.readouterr().err.splitlines()
-    assert err == [f"warning: {tmp_path / 's' / 'IM9999'}: truncated DICOM pixel data, "
-                   "file skipped", f"note: skipped unreadable file {tmp_path / 's' / 'IM9999'}"]
+    # info's notes first, then the run's warnings, one line each
+    assert err == [f"note: skipped unreadable file {tmp_path / 's' / 'IM9999'}",
+                   f"warning: {tmp_path / 's' / 'IM9999'}: truncated DICOM pixel data, "
+                   "file skipped"]

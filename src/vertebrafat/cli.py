@@ -626,12 +626,6 @@ def cohort(
     emit(found, as_json=as_json, tables=[cohort_table(found)])
 
 
-def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
-                      lineno: int, file: Any = None, line: str | None = None) -> None:
-    """``warning: <message>`` on stderr (instead of Python's file:line and source)."""
-    typer.echo(f"warning: {message}", err=True)
-
-
 def without_debug(args: Sequence[str]) -> tuple[list[str], bool]:
     """``args`` without ``--debug`` (anywhere before a ``--``) and whether it was there."""
     end = args.index("--") if "--" in args else len(args)
@@ -643,19 +637,22 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI on ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     args, debug = without_debug(list(sys.argv[1:] if argv is None else argv))
     command = typer.main.get_command(app)
+    caught: list[warnings.WarningMessage] = []
     try:
-        with warnings.catch_warnings():
-            if not debug:  # our warnings one line each; libraries' deprecation notes hidden
-                warnings.simplefilter("ignore", DeprecationWarning)
-                warnings.simplefilter("ignore", FutureWarning)
-                warnings.showwarning = _one_line_warning
+        with warnings.catch_warnings(record=not debug) as recorded:
+            if recorded is not None:
+                caught = recorded
+                warnings.simplefilter("default")
             command.main(args=args, prog_name="vertebrafat", standalone_mode=True)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 0:
+            _print_warnings(caught)
+        return code
     except VertebrafatError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {exc}", err=True)  # the one line: what led to it is in it
         return 2
     except OSError as exc:  # the file system refused something no writer above named
         if debug:
@@ -663,7 +660,20 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         typer.echo(f"error: {where}{exc.strerror or exc}", err=True)
         return 2
+    _print_warnings(caught)
     return 0
+
+
+def _print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
+    """A finished run's warnings (files skipped, ...), one ``warning:`` line each, after its
+    results; libraries' deprecation and future-change notes are not for the user."""
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, (DeprecationWarning, FutureWarning)) or text in seen:
+            continue
+        seen.add(text)
+        typer.echo(f"warning: {text}", err=True)
 
 
 def run() -> None:
