@@ -109,7 +109,7 @@ def scan_series(folder: Path) -> list[_Series]:
     InputError
         Empty folder, or no DICOM image among the files.
     """
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = dicom_files(folder)
     if not files:
         raise InputError(f"{folder}: empty folder (no files)")
     groups: dict[str, _Series] = {}
@@ -146,20 +146,49 @@ def scan_series(folder: Path) -> list[_Series]:
     return sorted(groups.values(), key=lambda s: (s.number, s.uid))
 
 
-def _read_file(path: Path) -> tuple[str, Any]:
-    """``(kind, dataset)``: kind is image, not-dicom, unreadable, truncated or other."""
+def dicom_files(folder: Path) -> list[Path]:
+    """The files a DICOM study folder is made of: every file at any depth below ``folder``,
+    whatever its name or extension, hidden ones (``.name``) left out; sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _open(path: Path, *, header_only: bool = False) -> tuple[str, Any]:
+    """``(kind, dataset)`` by content: kind is image (pixel data and a position), other (DICOM
+    without them: DICOMDIR, reports), not-dicom or unreadable (DICOM that pydicom cannot
+    parse). ``header_only`` leaves values over 1 KB (the pixel data) unread."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size="1 KB" if header_only else None)
     except InvalidDicomError:
         return "not-dicom", None
     except Exception:  # truncated or corrupt file: pydicom raises many types
-        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
         return "unreadable", None
     if "PixelData" not in ds or "ImagePositionPatient" not in ds:
         return "other", ds
+    return "image", ds
+
+
+def image_study_uid(path: Path) -> str | None:
+    """The StudyInstanceUID of a DICOM image file as :func:`scan_series` counts images (header
+    only); ``""`` for a DICOM file that cannot be parsed or names no study, None for a file that
+    is no DICOM image (not DICOM, or DICOM without pixel data)."""
+    kind, ds = _open(path, header_only=True)
+    if kind == "unreadable":
+        return ""
+    if kind != "image":
+        return None
+    return str(getattr(ds, "StudyInstanceUID", ""))
+
+
+def _read_file(path: Path) -> tuple[str, Any]:
+    """``(kind, dataset)``: kind is image, not-dicom, unreadable, truncated or other."""
+    kind, ds = _open(path)
+    if kind == "unreadable":
+        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
+    if kind != "image":
+        return kind, ds
     try:
         ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
     except Exception:
