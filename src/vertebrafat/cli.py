@@ -645,38 +645,22 @@ def cohort(
     from vertebrafat.core.errors import Interrupted
     from vertebrafat.workflows.cohort import find_plan, run_cohort
     from vertebrafat.workflows.display import cohort_plan_table, cohort_summary, cohort_table
-    settings = {"model_path": None if model is None else str(model), "erosion_mm": erosion_mm,
-                "slices": slices}
+
+    settings: dict[str, Any] = {"model_path": None if model is None else str(model),
+                                "erosion_mm": erosion_mm, "slices": slices}
     if dry_run:
-        plan = find_plan(root, out, **settings)  # type: ignore[arg-type]
-        rows = [{"name": p.name, "study": str(p.study.path), "format": p.study.format,
-                 "action": p.action, "reason": p.reason} for p in plan.studies]
-        emit(rows, as_json=as_json, tables=[cohort_plan_table(rows, summary=plan.summary())])
+        plan = find_plan(root, out, **settings)
+        emit(plan.rows(), as_json=as_json, tables=[cohort_plan_table(plan)])
         return
-    with long_progress("cohort", quiet=as_json, every=log_every,
-                       seconds=log_seconds) as progress:
-        def planned(plan: Any) -> None:
-            if not as_json:
-                say(f"{plan.root}: {plan.summary()}")
-                for path, first in plan.duplicates:
-                    say(f"note: {path} is {first} again (symbolic link), taken once")
-            progress.start(len(plan.jobs()))
-
-        def ended(o: Any) -> None:
-            note = f"failed: {o.name}: {o.kind}: {o.error}" if o.status == "error" else None
-            progress.advance(failed=o.status == "error", note=note)
-
+    with long_progress("cohort", quiet=as_json, every=log_every, seconds=log_seconds) as bar:
         try:
-            run = run_cohort(root, out, workers=workers, scheduler=scheduler,
-                             on_plan=planned, on_outcome=ended, **settings)  # type: ignore[arg-type]
+            run = run_cohort(
+                root, out, workers=workers, scheduler=scheduler, **settings,
+                on_plan=lambda plan: bar.start(len(plan.jobs()), notes=plan.notes()),
+                on_outcome=lambda o: bar.advance(failed=o.status == "error", note=o.note()))
         except Interrupted as exc:
-            progress.quiet = True
-            interrupted = str(exc)
-        else:
-            interrupted = ""
-    if interrupted:
-        say(f"interrupted: {interrupted}")
-        raise typer.Exit(130)
+            say(f"interrupted: {exc}")
+            raise typer.Exit(130) from None
     found = [o.__dict__ for o in run.outcomes]
     emit(found, as_json=as_json, tables=[cohort_table(found)])
     if not as_json:

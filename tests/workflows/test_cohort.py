@@ -171,3 +171,29 @@ def test_report_puts_flagged_studies_first(tmp_path: Path) -> None:
 
 def _fake_plan(tmp_path: Path) -> CohortPlan:
     return CohortPlan(tmp_path / "root", tmp_path / "out", SETTINGS, ())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["{tmp}/absent", "{tmp}/out"], "error: {tmp}/absent: not a folder",
+                 id="no-root"),
+    pytest.param(["{tmp}/root", "{tmp}/root"], "error: {tmp}/root: the output folder is the "
+                 "cohort root; give another one (inside the root is fine: it is not searched)",
+                 id="out-is-root"),
+    pytest.param(["{tmp}/root", "{tmp}/out", "--erosion-mm", "-1"],
+                 "error: --erosion-mm must be >= 0, got -1.0", id="erosion"),
+    pytest.param(["{tmp}/root", "{tmp}/out", "--slices", "middle"],
+                 "error: slices must be 'all' or 'midN' (e.g. mid5), got 'middle'", id="slices"),
+    pytest.param(["{tmp}/empty", "{tmp}/out"], "error: {tmp}/empty: no study found (no folder "
+                 "below holds NIfTI or DICOM images)", id="no-study"),
+])
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from vertebrafat.cli import main
+
+    _study(tmp_path / "root" / "S1")
+    (tmp_path / "empty").mkdir()
+    for dry in ([], ["--dry-run"]):
+        assert main(["cohort", *(a.format(tmp=tmp_path) for a in args), *dry]) == 2
+        assert capsys.readouterr().err == message.format(tmp=tmp_path) + "\n"
+    assert not (tmp_path / "out").exists()

@@ -209,15 +209,29 @@ def test_any_exception_is_a_failure_row(
     assert (out / "report.html").is_file()
 
 
+@pytest.mark.parametrize("how", ["workers", "scheduler"])
 def test_dask_two_workers_with_a_broken_study(
-    phantom_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    phantom_source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
+    """``--workers 2`` starts a LocalCluster of 2 processes; ``--scheduler ADDRESS`` uses one
+    that is running (here a LocalCluster of 2 processes, as ``dask scheduler`` + ``dask worker``
+    would be)."""
+    from distributed import LocalCluster
+
     root, out = tmp_path / "root", tmp_path / "out"
     nifti_copy(phantom_source / "P001", root / "P001")
     nifti_copy(phantom_source / "P002", root / "P002")
     (root / "P003").mkdir()
     (root / "P003" / "water.nii").write_bytes(b"\0" * 400)
-    assert main(["cohort", str(root), str(out), "--workers", "2"]) == 0
+    with contextlib.ExitStack() as stack:
+        if how == "workers":
+            args = ["--workers", "2"]
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.CRITICAL))
+            args = ["--scheduler", cluster.scheduler_address]
+        assert main(["cohort", str(root), str(out), *args]) == 0
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert {n: s[:2] for n, s in _status(out).items()} == {

@@ -229,12 +229,13 @@ def cohort_table(outcomes: Sequence[Mapping[str, Any]]) -> TextTable:
     return TextTable(title, ("status", "study", "levels", "seconds", "error"), rows)
 
 
-def cohort_plan_table(rows: Sequence[Mapping[str, Any]], *, summary: str) -> TextTable:
-    """``cohort --dry-run``: each study found, its format, and what a run would do and why."""
-    body = tuple((str(r["action"]), str(r["name"]), str(r["format"]), str(r["reason"]),
-                  str(r["study"])) for r in rows)
-    return TextTable(f"Cohort plan: {summary}", ("action", "study", "format", "why", "path"),
-                     body)
+def cohort_plan_table(plan: Any) -> TextTable:
+    """``cohort --dry-run``: each study found (a ``CohortPlan``), its format, and what a run
+    would do and why."""
+    body = tuple((r["action"], r["name"], r["format"], r["reason"], r["study"])
+                 for r in plan.rows())
+    return TextTable(f"Cohort plan: {plan.summary()}", ("action", "study", "format", "why",
+                                                        "path"), body)
 
 
 def cohort_summary(counts: Mapping[str, int], seconds: float, files: Sequence[str]) -> str:

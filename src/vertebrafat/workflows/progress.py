@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -111,9 +111,13 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
 
-    def start(self, total: int) -> None:
-        """Begin counting ``total`` items (nothing shown for 0)."""
-        if self.quiet or total == 0:
+    def start(self, total: int, *, notes: Sequence[str] = ()) -> None:
+        """Print ``notes``, then begin counting ``total`` items (no bar or line for 0)."""
+        if self.quiet:
+            return
+        for line in notes:
+            self.write(line)
+        if total == 0:
             return
         if self.console.is_terminal:
             from rich.progress import (

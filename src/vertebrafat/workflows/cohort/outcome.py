@@ -33,6 +33,11 @@ class StudyOutcome:
     kind: str = ""
     finished: str = ""
 
+    def note(self) -> str | None:
+        """``failed: NAME: KIND: ERROR`` for a failure (printed as it happens), else None."""
+        return f"failed: {self.name}: {self.kind}: {self.error}" if self.status == "error" \
+            else None
+
 
 def outcomes_csv(outcomes: Sequence[StudyOutcome]) -> str:
     """CSV text of the cohort status table (one row per study)."""

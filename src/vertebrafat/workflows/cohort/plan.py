@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from vertebrafat.core.errors import InputError
 from vertebrafat.io.discovery import FoundStudy, find_study_folders
 from vertebrafat.workflows.cohort.records import SKIP, Settings, resume_reason
 
@@ -60,6 +61,18 @@ class CohortPlan:
         return [Job(p.name, p.study, p.out_dir, self.settings, model_path)
                 for p in self.studies if p.action == "compute"]
 
+    def rows(self) -> list[dict[str, str]]:
+        """The plan as plain data (``cohort --dry-run --json``): name, study, format, action,
+        reason per study."""
+        return [{"name": p.name, "study": str(p.study.path), "format": p.study.format,
+                 "action": p.action, "reason": p.reason} for p in self.studies]
+
+    def notes(self) -> list[str]:
+        """Lines for people before the run: ``ROOT: summary``, and each folder reached twice."""
+        return [f"{self.root}: {self.summary()}",
+                *(f"note: {path} is {first} again (symbolic link), taken once"
+                  for path, first in self.duplicates)]
+
     def summary(self) -> str:
         """One line: ``8 studies: 5 to compute (3 new, 2 settings changed: ...), 3 skipped
         (same settings and inputs), 1 unreadable``."""
@@ -83,9 +96,12 @@ def plan_cohort(
     Raises
     ------
     InputError
-        If ``root`` is not a folder or holds no study.
+        If ``root`` is not a folder, holds no study, or is ``out_dir``.
     """
     base, out = Path(root), Path(out_dir)
+    if os.path.realpath(base) == os.path.realpath(out):
+        raise InputError(f"{out}: the output folder is the cohort root; give another one "
+                         "(inside the root is fine: it is not searched)")
     found = find_study_folders(base, exclude=[out])
     names = unique_names([s.path for s in found.studies], base)
     planned = []

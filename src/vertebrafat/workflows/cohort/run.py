@@ -108,10 +108,10 @@ def run_cohort(
     out = Path(out_dir)
     try:
         settings = cohort_settings(model_path, erosion_mm=erosion_mm, slices=slices)
+        plan = plan_cohort(root, out, settings)
         with output_errors(out):  # an unwritable OUT is one error, not one per study
             out.mkdir(parents=True, exist_ok=True)
             tempfile.TemporaryFile(dir=out).close()
-        plan = plan_cohort(root, out, settings)
     except KeyboardInterrupt:
         raise Interrupted("before any study started; nothing was measured") from None
     if on_plan is not None:
