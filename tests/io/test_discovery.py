@@ -129,3 +129,18 @@ def test_inputs_compare_by_content_when_times_differ(
     _nifti(tiny_image, tmp_path / "S")
     (tmp_path / "S" / "ff.nii.gz").write_bytes(np.zeros(3).tobytes())  # a new role file
     assert not same_inputs(recorded, study)
+
+
+def test_a_linked_series_is_read_once(tmp_path: Path, tiny_image: WaterFatImage) -> None:
+    from vertebrafat.io.dicom_read import dicom_files
+
+    _dicom(tiny_image, tmp_path / "elsewhere", seed=7)
+    study = tmp_path / "S1"
+    study.mkdir()
+    for series in sorted((tmp_path / "elsewhere").iterdir()):
+        os.symlink(series, study / series.name)  # series kept on another disk
+    os.symlink(tmp_path / "elsewhere", study / "again")  # the same series a second time
+    assert len(dicom_files(study)) == 4 * 6
+    found = find_study_folders(tmp_path)  # "elsewhere" was reached first through S1/again
+    assert _rel(tmp_path, found.studies) == [("S1", "dicom")]
+    assert (tmp_path / "elsewhere", study / "again") in found.duplicates

@@ -8,6 +8,7 @@ Intercept applied and a voxel -> RAS affine built from the geometry tags.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping
@@ -148,8 +149,19 @@ def scan_series(folder: Path) -> list[_Series]:
 
 def dicom_files(folder: Path) -> list[Path]:
     """The files a DICOM study folder is made of: every file at any depth below ``folder``,
-    whatever its name or extension, hidden ones (``.name``) left out; sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    whatever its name or extension, hidden ones (``.name``) left out; sorted. Symbolic links
+    to folders are followed once (a folder reached twice is read once)."""
+    seen: set[str] = set()
+    found = []
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        found += [Path(here) / f for f in files if not f.startswith(".")
+                  and os.path.isfile(os.path.join(here, f))]
+    return sorted(found)
 
 
 def _open(path: Path, *, header_only: bool = False) -> tuple[str, Any]:

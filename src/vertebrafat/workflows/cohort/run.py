@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vertebrafat.core.errors import Interrupted
+from vertebrafat.core.errors import InputError, Interrupted
 from vertebrafat.core.schema import DEFAULT_EROSION_MM
 from vertebrafat.io.atomic import output_errors
 from vertebrafat.workflows.cohort.execute import OnOutcome, execute, ignoring_interrupts
@@ -94,7 +94,8 @@ def run_cohort(
     Raises
     ------
     InputError, ModelError, OutputError
-        Before any study starts: bad root or settings, no study, unwritable ``out_dir``.
+        Before any study starts: bad root or settings, no study, unwritable ``out_dir``,
+        negative ``workers``, an unreachable ``scheduler``.
     vertebrafat.core.errors.Interrupted
         On Ctrl-C, after the tables and the report are written from what was done.
 
@@ -106,6 +107,8 @@ def run_cohort(
     """
     start = time.perf_counter()
     out = Path(out_dir)
+    if workers < 0:
+        raise InputError(f"--workers must be >= 0 (0: no Dask), got {workers}")
     try:
         settings = cohort_settings(model_path, erosion_mm=erosion_mm, slices=slices)
         plan = plan_cohort(root, out, settings)
@@ -129,11 +132,12 @@ def run_cohort(
         execute(jobs, ended, workers=workers, scheduler=scheduler, client=client)
     except KeyboardInterrupt:
         interrupted = True
-    with ignoring_interrupts():
-        tables = collect(plan, this_run)
-        files = write_tables(out, tables)
-        if report:
-            files["report"] = _report(plan, tables)
+    finally:  # also when the cluster fails under us: the tables say what was done
+        with ignoring_interrupts():
+            tables = collect(plan, this_run)
+            files = write_tables(out, tables)
+            if report:
+                files["report"] = _report(plan, tables)
     run = CohortRun(plan, tables.outcomes, time.perf_counter() - start, files)
     if interrupted:
         computed = {j.name for j in jobs}
