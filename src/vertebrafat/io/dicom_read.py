@@ -7,6 +7,7 @@ voxel -> RAS affine by :mod:`vertebrafat.io.dicom_geometry`.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping
@@ -138,7 +139,7 @@ def scan_series(folder: Path) -> list[_Series]:
         Empty folder, no DICOM image among the files (naming an enhanced multi-frame file when
         there is one), an image without SeriesInstanceUID or with a non-integer SeriesNumber.
     """
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = dicom_files(folder)
     if not files:
         raise InputError(f"{folder}: empty folder (no files)")
     groups: dict[str, _Series] = {}
@@ -213,30 +214,71 @@ def _multi_frame_note(files: list[Any]) -> str:
             "supported")
 
 
-def _read_file(path: Path) -> tuple[str, Any]:
-    """``(kind, dataset)``: kind is image, not-dicom, unreadable, truncated, unplaced (pixels
-    but no position), no-pixels (position but no pixels), multi-frame (enhanced) or other."""
+def dicom_files(folder: Path) -> list[Path]:
+    """The files a DICOM study folder is made of: every file at any depth below ``folder``,
+    whatever its name or extension, hidden ones (``.name``) left out; sorted. Symbolic links
+    to folders are followed once (a folder reached twice is read once)."""
+    seen: set[str] = set()
+    found = []
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        found += [Path(here) / f for f in files if not f.startswith(".")
+                  and os.path.isfile(os.path.join(here, f))]
+    return sorted(found)
+
+
+def _open(path: Path, *, header_only: bool = False) -> tuple[str, Any]:
+    """``(kind, dataset)`` by content, without decoding pixels: kind is image, not-dicom,
+    unreadable, unplaced (pixels but no position), no-pixels (position but no pixels),
+    multi-frame (enhanced) or other (DICOM that is no image: DICOMDIR, reports).
+    ``header_only`` leaves values over 1 KB (the pixel data) unread."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size="1 KB" if header_only else None)
     except InvalidDicomError:
         return "not-dicom", None
     except Exception:  # truncated or corrupt file: pydicom raises many types
-        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
         return "unreadable", None
     if "PerFrameFunctionalGroupsSequence" in ds:
         return "multi-frame", ds
     has_pixels, has_position = "PixelData" in ds, "ImagePositionPatient" in ds
     if not has_pixels and _image_storage(ds):  # cut before its pixels, or before its UIDs
-        if "SeriesInstanceUID" in ds:
-            return "no-pixels", ds
-        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
-        return "unreadable", None
+        return ("no-pixels", ds) if "SeriesInstanceUID" in ds else ("unreadable", None)
     if not (has_pixels and has_position):
         return ("other" if not (has_pixels or has_position) else
                 "unplaced" if has_pixels else "no-pixels"), ds
+    return "image", ds
+
+
+def image_study_uid(path: Path) -> str | None:
+    """The StudyInstanceUID of a DICOM image file as :func:`scan_series` counts images (header
+    only); ``""`` for a DICOM file that cannot be parsed or names no study, None for a file that
+    is no DICOM image (not DICOM, or DICOM without pixel data)."""
+    try:
+        kind, ds = _open(path, header_only=True)
+    except InputError:  # a SOP class UID that cannot be decoded: the reader will name it
+        return ""
+    if kind == "unreadable":
+        return ""
+    if kind not in ("image", "multi-frame", "unplaced"):
+        return None
+    return str(getattr(ds, "StudyInstanceUID", ""))
+
+
+def _read_file(path: Path) -> tuple[str, Any]:
+    """``(kind, dataset)`` as :func:`_open` says, the pixels of an image decoded: a truncated
+    file fails there (kind ``truncated``). Unreadable and truncated files are warned about."""
+    kind, ds = _open(path)
+    if kind == "unreadable":
+        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
+    if kind != "image":
+        return kind, ds
     try:
         ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
     except Exception:
