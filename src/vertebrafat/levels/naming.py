@@ -17,7 +17,6 @@ is transitional (a missed floating rib on T12 counts like an L6); ``low`` sets
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +36,7 @@ FULL_BELOW_SACRUM = 0.6
 # lumbar bodies differ by at most 1.28x in the 30 MyoSegmenTUM truth masks (median 1.16) and
 # 1.43x in the phantom; two fused bodies are 1.7-2.2x (fold model of MyoSegmenTUM myo35, L4+L5).
 FUSED_VOLUME_RATIO = 1.6
+FUSED_STEP_RATIO = 1.3
 
 
 @dataclass(frozen=True)
@@ -155,17 +155,27 @@ def _cues(
 
 
 def fused_body(order: list[int], shapes: list[BodyShape]) -> int | None:
-    """The first body of ``order`` (top to bottom, above the sacrum) at least
-    ``FUSED_VOLUME_RATIO`` times the volume of a whole body directly above it, or None.
+    """The first body of ``order`` (top to bottom, above the sacrum) that is two bodies fused
+    through a disc the mask did not cut, or None.
 
-    A body the field of view cuts (touching a face of the array) is no yardstick.
+    Size and spacing must both say so: its volume is at least ``FUSED_VOLUME_RATIO`` times the
+    larger of the (up to) two whole bodies above it (a body the field of view cuts, or a piece
+    under half the median body, is no yardstick; two of them, so that a flattened fractured
+    body does not make the next look fused), and its centroid lies at least
+    ``FUSED_STEP_RATIO`` times the chain's median step below the one above (a fused pair's
+    centroid sits between its two halves, 1.5 steps away; a large but single L5 a normal step).
     """
-    for above, below in itertools.pairwise(order):
-        ref = shapes[above]
-        if ref.touches_border:  # a cut body below can only look smaller, never fused
-            continue
-        if shapes[below].volume_ml >= FUSED_VOLUME_RATIO * ref.volume_ml:
-            return below
+    if len(order) < 3:
+        return None
+    steps = spine_steps(order, shapes)
+    typical_step = float(np.median(steps))
+    median = float(np.median([shapes[i].volume_ml for i in order]))
+    for k in range(1, len(order)):
+        whole = [shapes[i].volume_ml for i in order[max(k - 2, 0) : k]
+                 if not shapes[i].touches_border and shapes[i].volume_ml >= 0.5 * median]
+        big = bool(whole) and shapes[order[k]].volume_ml >= FUSED_VOLUME_RATIO * max(whole)
+        if big and steps[k - 1] >= FUSED_STEP_RATIO * typical_step:
+            return order[k]
     return None
 
 
