@@ -211,6 +211,9 @@ def phantom(
     id_prefix: Annotated[str, typer.Option(
         "--id-prefix", help="Put before every subject id and folder name ('s7-': s7-P001); "
         "give each cohort its own to pool cohorts.")] = "",
+    b0_ramp: Annotated[float, typer.Option(
+        "--b0-ramp", help="With --echoes: a B0 ramp of this many water-fat shifts across the "
+        "field of view (tests water-fat separation; the maps do not change).")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Synthetic water-fat spine cohort: truth, raters, rescans.
@@ -229,7 +232,7 @@ def phantom(
         folders = write_phantom_cohort(
             out, n_subjects=subjects, seed=seed, rescans=rescans, formats=fmt or ["nifti"],
             echoes=echoes, preview=preview, workers=workers, id_prefix=id_prefix,
-            progress=lambda name: bar.advance(task))
+            b0_ramp_periods=b0_ramp, progress=lambda name: bar.advance(task))
     emit([str(f) for f in folders], as_json=as_json, text="\n".join(str(f) for f in folders))
     if not as_json:
         say(f"{len(folders)} scans written to {out}")

@@ -47,3 +47,32 @@ def with_derived_ff(image: WaterFatImage) -> WaterFatImage:
         return image
     return replace(image, ff=ff_from_water_fat(image.water, image.fat),
                    meta=replace(image.meta, ff_scale="derived"))
+
+
+def ff_from_complex(water: npt.ArrayLike, fat: npt.ArrayLike) -> Volume:
+    """Fat fraction in percent from complex water and fat, by magnitude discrimination.
+
+    Liu et al. 2007 (Magn Reson Med 58:354): where fat dominates (``|F| >= |W|``) FF =
+    ``|F| / |W + F|``, elsewhere ``1 - |W| / |W + F|``. Only the dominant component's magnitude
+    and that of the complex sum enter, both large: the noise bias of the small component's
+    magnitude (Rician, always positive) stays out, so FF near 0 % and 100 % is unbiased. Water
+    and fat of one voxel share their phase, so ``|W + F| = |W| + |F|`` without noise.
+
+    Parameters
+    ----------
+    water, fat : array_like, complex
+        Water and fat signal at ``t = 0`` (same shape, same scaling).
+
+    Returns
+    -------
+    ndarray of float32
+        FF in percent (noise may take it a little below 0 or above 100); 0 where
+        ``W + F == 0``.
+    """
+    w = np.asarray(water, dtype=np.complex128)
+    f = np.asarray(fat, dtype=np.complex128)
+    total = np.abs(w + f)
+    safe = np.where(total > 0, total, 1.0)
+    aw, af = np.abs(w), np.abs(f)
+    ff = np.where(af >= aw, af / safe, 1.0 - aw / safe)
+    return (100.0 * np.where(total > 0, ff, 0.0)).astype(np.float32)
