@@ -9,11 +9,13 @@ residual ``r = y - m`` and the derivative ``j = t m``, ``dz = <j, r> / ||P j||^2
 projects away from the water and fat columns (``r`` is already orthogonal to them). R2* and
 ``dpsi`` come out together as the real and imaginary parts of ``z``.
 
-Where the echoes barely constrain the field (little signal, or R2* so high that only the first
-echo carries any), a Gaussian prior keeps ``dpsi`` near the regularised estimate: the
-objective is ``||r||^2 / sigma^2 + (dpsi / field_sd_hz)^2`` (``sigma^2`` the noise power per
-complex sample), which adds ``mu = sigma^2 / (2 pi field_sd_hz)^2`` to the denominator of the
-imaginary part of the step and ``mu (Im z)^2`` to the residual each voxel is judged by.
+Where the echoes barely constrain the field or the decay (little signal, or R2* so high that
+only the first echo carries any), Gaussian priors keep ``dpsi`` near the regularised estimate
+and R2* near the coarse grid's (whose cells average many voxels): the objective is
+``||r||^2 / sigma^2 + (dpsi / field_sd_hz)^2 + ((R2* - R2*_0) / r2star_sd)^2`` (``sigma^2`` the
+noise power per complex sample), which adds ``mu = sigma^2 / (2 pi field_sd_hz)^2`` to the
+denominator of the imaginary part of the step (``sigma^2 / r2star_sd^2`` to the real part) and
+the prior terms to the residual each voxel is judged by.
 
 Every sum over echoes is a small matrix product over voxels; chunks of voxels run on two
 threads (NumPy releases the GIL), in float32/complex64.
@@ -28,6 +30,9 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 _CHUNK = 16384
+QUIET_SNR = 1.5
+"""Voxels whose echoes average less than this many noise SDs (amplitude) keep R2* 0 and the
+estimated field: with no signal, a fit of the decay only extrapolates noise back to t = 0."""
 C64 = npt.NDArray[np.complex64]
 F32 = npt.NDArray[np.float32]
 
@@ -43,6 +48,7 @@ def refine(
     max_r2star: float = 1000.0,
     noise_power: float = 0.0,
     field_sd_hz: float = np.inf,
+    r2star_sd: float = np.inf,
     threads: int = 2,
 ) -> tuple[C64, C64, F32, F32]:
     """Water, fat, R2* and the field correction of demodulated echoes.
@@ -64,9 +70,12 @@ def refine(
         R2* stays within ``[0, max_r2star]``.
     noise_power : float
         ``sigma^2``, the noise power ``E|n|^2`` per complex sample (see
-        :func:`noise_power`); 0 turns the prior off.
+        :func:`noise_power`); 0 turns the prior off. Voxels with echo energy under
+        ``QUIET_SNR^2 * echoes * sigma^2`` are not refined (R2* 0, no correction).
     field_sd_hz : float
         Standard deviation of the prior on the correction (Hz).
+    r2star_sd : float
+        Standard deviation of the prior on R2* around ``r2star_start`` (1/s).
     threads : int
         Chunks of voxels processed at once.
 
@@ -85,12 +94,15 @@ def refine(
     consts = _Constants(te_s, phasor)
     mu = np.float32(noise_power / (2 * np.pi * field_sd_hz) ** 2 if np.isfinite(field_sd_hz)
                     else 0.0)
+    mu_r = np.float32(noise_power / r2star_sd**2 if np.isfinite(r2star_sd) else 0.0)
+    quiet = np.float32(QUIET_SNR**2 * demodulated.shape[0] * noise_power)
 
     def run(a: int) -> None:
         part = slice(a, a + _CHUNK)
         res = _refine_chunk(np.asarray(demodulated[:, part], np.complex64),
                             np.asarray(r2star_start[part], np.float32), consts, iterations,
-                            np.float32(2 * np.pi * max_shift_hz), np.float32(max_r2star), mu)
+                            np.float32(2 * np.pi * max_shift_hz), np.float32(max_r2star),
+                            (mu, mu_r), quiet)
         for o, v in zip(out, res, strict=True):
             o[part] = v
 
@@ -161,18 +173,36 @@ def noise_power(
     phasor: npt.NDArray[np.complexfloating],
     r2star: npt.NDArray[np.floating],
 ) -> float:
-    """Noise power per complex sample, from the residuals of the linear fit at ``r2star``:
-    the median residual energy of the brighter half of the voxels over ``echoes - 3`` (the
-    complex unknowns ``W``, ``F`` and ``z``). Model error counts as noise, which only makes
-    the prior weaker."""
+    """Noise power per complex sample ``E|n|^2``.
+
+    From the background: the mean energy per echo of the dimmest tenth of the voxels, when
+    it is under 1 % of the median energy (there is a background; an over-estimate when little
+    of the field of view is empty). With more than three echoes, also from the residuals of
+    the fit: the median residual energy, after three Gauss-Newton steps without priors, of up
+    to 20 000 of the brighter half of the voxels, over ``echoes - 3`` (the complex unknowns
+    ``W``, ``F``, ``z``; model error counts as noise). The smaller of the two is taken; 0 when
+    neither is available.
+    """
     k = _Constants(te_s, phasor)
     y = np.asarray(demodulated, np.complex64)
+    n_echo = y.shape[0]
     power = k.power(y)
-    bright = power >= np.median(power)
-    z = (-np.clip(np.asarray(r2star, np.float32), 0, None)).astype(np.complex64)
+    dim = power[power <= np.quantile(power, 0.1)]
+    floor = float(dim.mean()) / n_echo
+    if floor * n_echo >= 0.01 * float(np.median(power)):
+        floor = np.inf  # no background to measure the noise in
+    if n_echo <= 3:
+        return floor if np.isfinite(floor) else 0.0
+    bright = np.flatnonzero(power >= np.median(power))
+    pick = bright[:: max(1, bright.size // 20000)]
+    zero = np.float32(0)
     with threadpool_limits(limits=1, user_api="blas"):
-        cost = _linear(y[:, bright], z[bright], k)[-1]
-    return float(np.median(cost)) / max(1, y.shape[0] - 3)
+        _, _, r2, shift = _refine_chunk(
+            y[:, pick], np.asarray(r2star, np.float32)[pick], k, 3, np.float32(np.inf),
+            np.float32(1000), (zero, zero), zero)
+        z = (-r2 + 2j * np.pi * shift).astype(np.complex64)
+        cost = _linear(y[:, pick], z, k)[-1]
+    return min(floor, float(np.median(cost)) / (n_echo - 3))
 
 
 def _linear(y: C64, z: C64, k: _Constants) -> tuple[C64, C64, F32, F32, C64, F32, F32]:
@@ -194,29 +224,50 @@ def _linear(y: C64, z: C64, k: _Constants) -> tuple[C64, C64, F32, F32, C64, F32
 
 def _refine_chunk(
     y: C64, r2: F32, k: _Constants, iterations: int, max_phase: np.float32,
-    max_r2: np.float32, mu: np.float32,
+    max_r2: np.float32, priors: tuple[np.float32, np.float32], quiet_power: np.float32,
 ) -> tuple[C64, C64, F32, F32]:
     """Gauss-Newton from ``z = -r2``; each voxel keeps the ``z`` of least residual seen (the
-    start included), so a step into noise never makes a voxel worse."""
+    start included), so a step into noise never makes a voxel worse, unless that fit ran R2*
+    to its bound, has water and fat cancelling (``|W + F| < (|W| + |F|) / 2``) or four times
+    brighter than the brightest echo: then the start. Voxels whose echo energy is under
+    ``quiet_power`` keep ``z = 0``."""
     z = (-np.clip(r2, 0, max_r2)).astype(np.complex64)
-    w, f, s, det, u, ae2, cost = _linear(y, z, k)  # Im z = 0: no prior term yet
+    z0 = z.real.copy()
+    w, f, s, det, u, ae2, cost = _linear(y, z, k)  # at the start: no prior term
     best_z, best_w, best_f, best_cost = z, w, f, cost
-    for _ in range(iterations):
-        z = _step(z, w, f, s, det, u, ae2, k, max_phase, max_r2, mu)
+    start = (z, w, f)
+    quiet = k.power(y) < quiet_power
+    if quiet.any():  # nothing to fit a decay or a field to: R2* 0, the field as estimated
+        z = np.where(quiet, np.complex64(0), z).astype(np.complex64)
         w, f, s, det, u, ae2, cost = _linear(y, z, k)
-        cost = cost + mu * z.imag * z.imag
+        best_z, best_w, best_f = z, w, f
+        best_cost = np.where(quiet, -np.inf, cost).astype(np.float32)
+    for _ in range(iterations):
+        z = _step(z, z0, w, f, s, det, u, ae2, k, max_phase, max_r2, priors)
+        w, f, s, det, u, ae2, cost = _linear(y, z, k)
+        cost = cost + priors[0] * z.imag * z.imag + priors[1] * (z.real - z0) ** 2
         better = cost < best_cost
         best_z = np.where(better, z, best_z)
         best_w = np.where(better, w, best_w)
         best_f = np.where(better, f, best_f)
         best_cost = np.where(better, cost, best_cost)
+    # a fit that only got better by running R2* to its bound, by water and fat cancelling
+    # each other, or with water and fat four times the brightest echo, extrapolates noise or
+    # misfit back to t = 0: the voxel keeps its start
+    total = np.abs(best_w) + np.abs(best_f)
+    odd = ((best_z.real <= -0.95 * max_r2) | (np.abs(best_w + best_f) < 0.5 * total)
+           | (total > 4 * np.abs(y).max(axis=0)))
+    if odd.any():
+        best_z = np.where(odd, start[0], best_z)
+        best_w = np.where(odd, start[1], best_w)
+        best_f = np.where(odd, start[2], best_f)
     return (best_w, best_f, -best_z.real.astype(np.float32),
             (best_z.imag / (2 * np.pi)).astype(np.float32))
 
 
 def _step(
-    z: C64, w: C64, f: C64, s: F32, det: F32, u: C64, ae2: F32, k: _Constants,
-    max_phase: np.float32, max_r2: np.float32, mu: np.float32,
+    z: C64, z0: F32, w: C64, f: C64, s: F32, det: F32, u: C64, ae2: F32, k: _Constants,
+    max_phase: np.float32, max_r2: np.float32, priors: tuple[np.float32, np.float32],
 ) -> C64:
     """One Gauss-Newton step of ``z`` (see module docstring), kept inside the bounds."""
     g12 = s[1] + 1j * s[2]
@@ -233,7 +284,8 @@ def _step(
     den = jj - (np.conj(h1) * p1 + np.conj(h2) * p2).real
     ok = den > 0
     safe = np.where(ok, den, 1)
-    d_re = np.where(ok, num.real / safe, 0)
+    mu, mu_r = priors
+    d_re = np.where(ok, (num.real - mu_r * (z.real - z0)) / (safe + mu_r), 0)
     d_im = np.where(ok, (num.imag - mu * z.imag) / (safe + mu), 0)
     moved = z + d_re + 1j * d_im
     return (np.clip(moved.real, -max_r2, 0)

@@ -42,6 +42,9 @@ Mode = Literal["complex", "magnitude"]
 METHODS: tuple[str, ...] = ("graphcut", "growing", "voxelwise")
 COARSE_SIZE = 64
 """In-plane size (cells) the coarse grid is brought near."""
+R2STAR_SD = 50.0
+"""SD (1/s) of the prior that keeps a voxel's R2* near its coarse cell's where the voxel's own
+echoes say little (:mod:`vertebrafat.waterfat.refine`)."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def separate(
         demod, t, c, r2_full.ravel(), iterations=iterations,
         max_shift_hz=0.25 * grid.period_hz, threads=threads,
         noise_power=noise_power(demod, t, c, r2_full.ravel()),
-        field_sd_hz=grid.period_hz / 16,
+        field_sd_hz=grid.period_hz / 16, r2star_sd=R2STAR_SD,
     )
     field = psi_full.ravel() + corr
     if method != "voxelwise":
