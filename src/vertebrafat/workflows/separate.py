@@ -105,6 +105,12 @@ def separate_study(
         :func:`vertebrafat.waterfat.separate.separate`.
     OutputError
         If ``out_dir`` cannot be written.
+
+    Examples
+    --------
+    >>> summary = separate_study("ph/P001/echoes.npz", "out/P001-sep")  # doctest: +SKIP
+    >>> sorted(summary["files"])  # doctest: +SKIP
+    ['fat', 'ff', 'fieldmap', 'json', 'qc', 'r2star', 'study', 'water']
     """
     series = read_echoes(path, field_strength_t=field_strength_t,
                          precession_clockwise=precession_clockwise)

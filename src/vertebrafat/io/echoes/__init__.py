@@ -62,6 +62,12 @@ def read_echoes(
     ------
     InputError
         Missing path, unknown layout, unreadable file, missing echo times or field strength.
+
+    Examples
+    --------
+    >>> series = read_echoes("../shared/data/ismrm2012/13.mat")  # doctest: +SKIP
+    >>> series.shape, series.field_strength_t, len(series.te_s)  # doctest: +SKIP
+    ((4, 256, 131), 3.0, 4)
     """
     p = Path(path)
     if not p.exists():
