@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from vertebrafat.cli import main
@@ -262,3 +263,50 @@ def test_a_skipped_file_is_one_warning_line(tmp_path: Path, tiny_image: Any,
     assert err == [f"note: skipped unreadable file {tmp_path / 's' / 'IM9999'}",
                    f"warning: {tmp_path / 's' / 'IM9999'}: truncated DICOM pixel data, "
                    "file skipped"]
+
+
+def _echo_npz(folder: Path) -> Path:
+    from vertebrafat.waterfat.model import synthesize
+
+    te = 1.2e-3 + 1e-3 * np.arange(6)
+    echoes = synthesize(np.full((2, 8, 8), 600.0), np.full((2, 8, 8), 400.0), r2star=40.0,
+                        field_map_hz=30.0, te_s=te, field_strength_t=3.0)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "echoes.npz", echoes=echoes.astype(np.complex64),
+             echo_times_ms=te * 1e3, affine=np.diag([4.0, 1.5, 1.5, 1.0]),
+             field_strength_t=np.asarray(3.0))
+    return folder / "echoes.npz"
+
+
+def test_separate_json_lists_the_files(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    npz = _echo_npz(tmp_path / "in")
+    assert main(["separate", str(npz), str(tmp_path / "out"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(out["files"]) == ["fat", "ff", "fieldmap", "json", "qc", "r2star", "study",
+                                    "water"]
+    assert out["field_strength_t"] == 3.0 and out["precession_clockwise"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["missing.mat", "out"], "error: missing.mat: no such file or folder\n",
+                     id="missing-input"),
+        pytest.param(["{npz}", "out", "--precession", "sideways"],
+                     "error: separate: --precession must be clockwise or anticlockwise, got "
+                     "'sideways'\n", id="bad-precession"),
+        pytest.param(["{npz}", "out", "--method", "magic"],
+                     "error: separate: method must be one of graphcut, growing, voxelwise, got "
+                     "'magic'\n", id="bad-method"),
+    ],
+)
+def test_separate_bad_input_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    npz = _echo_npz(tmp_path / "in")
+    filled = [str(npz) if a == "{npz}" else str(tmp_path / a) if a == "out" else a
+              for a in args]
+    assert main(["separate", *filled]) == 2
+    assert capsys.readouterr().err == message
+    assert not (tmp_path / "out").exists()

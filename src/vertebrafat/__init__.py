@@ -6,6 +6,7 @@ on first use)::
     import vertebrafat as vf
 
     image = vf.load_study("sub01/dicom")           # DICOM or NIfTI -> WaterFatImage
+    sep = vf.separate(echoes, te_s, 3.0)           # multi-echo echoes -> water, fat, PDFF, R2*, B0
     result = vf.segment_study(image)               # segment, name L1-L5, measure, QC picture
     vf.write_study_outputs(result, "out/sub01")    # labels.nii.gz, seg.dcm, bmf.csv, qc.png
 
@@ -42,6 +43,9 @@ _API: dict[str, str] = {
     "agreement": "vertebrafat.stats.agreement",
     "repeatability": "vertebrafat.stats.repeatability",
     "generate_subject": "vertebrafat.phantom.subject",
+    "separate": "vertebrafat.waterfat.separate",
+    "read_echoes": "vertebrafat.io.echoes",
+    "separate_study": "vertebrafat.workflows.separate",
     "save_labels": "vertebrafat.io.nifti",
     "save_table": "vertebrafat.io.table",
     "load_table": "vertebrafat.io.table",
@@ -67,17 +71,21 @@ __all__ = [
     "load_study",
     "load_table",
     "predict",
+    "read_echoes",
     "repeatability",
     "run_cohort",
     "save_labels",
     "save_table",
     "segment_study",
+    "separate",
+    "separate_study",
     "write_study_outputs",
 ]
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.core.image import WaterFatImage
     from vertebrafat.core.schema import LevelMeasurement
+    from vertebrafat.io.echoes import read_echoes
     from vertebrafat.io.nifti import save_labels
     from vertebrafat.io.table import load_table, save_table
     from vertebrafat.levels.labeller import label_vertebrae
@@ -88,9 +96,11 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.stats.evaluation import evaluate_pair
     from vertebrafat.stats.overlap import dice
     from vertebrafat.stats.repeatability import repeatability
+    from vertebrafat.waterfat.separate import separate
     from vertebrafat.workflows.cohort.run import run_cohort
     from vertebrafat.workflows.loading import load_model, load_study
     from vertebrafat.workflows.outputs import write_study_outputs
+    from vertebrafat.workflows.separate import separate_study
     from vertebrafat.workflows.study import analyse_study, segment_study
 
 

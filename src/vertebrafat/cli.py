@@ -224,6 +224,9 @@ def phantom(
     id_prefix: Annotated[str, typer.Option(
         "--id-prefix", help="Put before every subject id and folder name ('s7-': s7-P001); "
         "give each cohort its own to pool cohorts.")] = "",
+    b0_ramp: Annotated[float, typer.Option(
+        "--b0-ramp", help="With --echoes: a B0 ramp of this many water-fat shifts across the "
+        "field of view (tests water-fat separation; the maps do not change).")] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Synthetic water-fat spine cohort: truth, raters, rescans.
@@ -242,10 +245,54 @@ def phantom(
         folders = write_phantom_cohort(
             out, n_subjects=subjects, seed=seed, rescans=rescans, formats=fmt or ["nifti"],
             echoes=echoes, preview=preview, workers=workers, id_prefix=id_prefix,
-            progress=lambda name: bar.advance(task))
+            b0_ramp_periods=b0_ramp, progress=lambda name: bar.advance(task))
     emit([str(f) for f in folders], as_json=as_json, text="\n".join(str(f) for f in folders))
     if not as_json:
         say(f"{len(folders)} scans written to {out}")
+
+# [waterfat commands]
+
+
+@app.command("separate")
+def separate_cmd(
+    source: Annotated[Path, typer.Argument(
+        metavar="INPUT", help="Echoes: ISMRM .mat, phantom echoes.npz, per-echo NIfTI folder "
+        "or 4D complex NIfTI.")],
+    out: Annotated[Path, typer.Argument(help="Output folder (created; all files or none).")],
+    field_strength: Annotated[float | None, typer.Option(
+        "--field-strength", help="B0 in tesla (default: from the file).", show_default=False)]
+    = None,
+    precession: Annotated[str | None, typer.Option(
+        help="clockwise or anticlockwise (default: from the file, else clockwise); the wrong "
+        "one swaps water and fat.", show_default=False)] = None,
+    magnitude: Annotated[bool, typer.Option(
+        "--magnitude", help="Fit the echo magnitudes only (no usable phase).")] = False,
+    method: Annotated[str, typer.Option(
+        help="Field map: graphcut, growing or voxelwise (voxelwise swaps; for comparison).")]
+    = "graphcut",
+    as_json: JsonOpt = False,
+) -> None:
+    """Water-fat separation: water, fat, FF, R2* and field map from multi-echo echoes.
+
+    Writes water, fat, ff, r2star and fieldmap NIfTI files, separation.png and
+    separation.json into OUT, a study folder that segment reads.
+
+    Example: vertebrafat separate ../shared/data/ismrm2012/13.mat out/case13
+    """
+    from vertebrafat.workflows.separate import separate_study
+
+    if precession not in (None, "clockwise", "anticlockwise"):
+        raise InputError(f"separate: --precession must be clockwise or anticlockwise, got "
+                         f"{precession!r}")
+    summary = separate_study(
+        source, out, field_strength_t=field_strength,
+        precession_clockwise=None if precession is None else precession == "clockwise",
+        mode="magnitude" if magnitude else "complex", method=method,  # type: ignore[arg-type]
+    )
+    emit(summary, as_json=as_json, text="\n".join(summary["files"].values()))
+    if not as_json:
+        say(f"separated {summary['source']} ({len(summary['echo_times_s'])} echoes, "
+            f"{summary['field_strength_t']:g} T, {summary['method']}) into {out}")
 
 # [segment commands]
 
@@ -377,6 +424,9 @@ def segment(
     as_json: JsonOpt = False,
 ) -> None:
     """Segment one study: label maps, BMF table, QC picture.
+
+    STUDY may also be multi-echo echoes (an ISMRM .mat with voxelSize, a phantom echoes.npz,
+    per-echo NIfTI files): they are separated first with the defaults of 'separate'.
 
     Writes labels.nii.gz, probability.nii.gz, seg.dcm (DICOM input), bmf.csv, bmf.json,
     qc.png and label tables into OUT. The BMF table goes to stdout, the files written to

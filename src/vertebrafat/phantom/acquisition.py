@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vertebrafat.core.fat_spectrum import LIVER_6PEAK
 from vertebrafat.core.types import Affine, FloatArray
 
 MATRICES: tuple[tuple[int, int], ...] = ((224, 224), (256, 256), (288, 288), (256, 224), (288, 256))
 """In-plane matrices (rows, cols) drawn from."""
 
-FAT_PEAKS_PPM: tuple[float, ...] = (-3.80, -3.40, -2.60, -1.94, -0.39, 0.60)
-FAT_PEAKS_AMPLITUDE: tuple[float, ...] = (0.087, 0.693, 0.128, 0.004, 0.039, 0.048)
-GYROMAGNETIC_MHZ_PER_T = 42.577
+FAT_PEAKS_PPM: tuple[float, ...] = LIVER_6PEAK.ppm
+FAT_PEAKS_AMPLITUDE: tuple[float, ...] = LIVER_6PEAK.amplitudes
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,9 @@ Coil sensitivity falls off from a posterior spine coil (0.2-1.2) and towards the
 cranio-caudal ends; the field map is a smooth 2nd-order polynomial (~20-40 Hz per term at 3 T,
 scaled with field strength), known to the fit as on a scanner's field-map estimate (so the echoes
 are simulated demodulated and the field map's phase is put on only the echoes that are kept).
+An optional linear ramp along the rows (cranio-caudal) makes the field vary by a given number of
+water-fat shifts across the field of view (a test of water-fat separation); like the rest of the
+field map it touches only the echoes kept, and it draws no random numbers.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.core.fat_spectrum import LIVER_6PEAK
 from vertebrafat.core.types import Volume
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
 from vertebrafat.phantom.render import Rendered
@@ -30,7 +34,8 @@ def acquire(
     srng: np.random.Generator,
     *,
     keep_echoes: bool = False,
-) -> tuple[npt.NDArray[np.complex64] | None, Volume, Volume, Volume]:
+    b0_ramp_periods: float = 0.0,
+) -> tuple[npt.NDArray[np.complex64] | None, Volume, Volume, Volume, npt.NDArray[np.float32]]:
     """Scan the tissue maps: coil, B0 field map, phase, noisy echoes and their voxelwise fit.
 
     Parameters
@@ -46,6 +51,10 @@ def acquire(
         offset and the complex Gaussian noise, slice by slice (in that order).
     keep_echoes : bool
         Return the echoes (the field map's phase applied); otherwise None.
+    b0_ramp_periods : float
+        Add to the field map a linear ramp along the rows (cranio-caudal) rising by this many
+        water-fat shifts (the main fat peak's offset: 434 Hz at 3 T, 217 Hz at 1.5 T) from the
+        first row to the last, centred on the middle row; 0 adds nothing.
 
     Returns
     -------
@@ -55,6 +64,8 @@ def acquire(
         Fitted magnitudes (same scale), noise bias included.
     r2star : Volume
         Fitted R2* (1/s); 0 in air.
+    field_map_hz : ndarray of float32, shape (rows, cols)
+        The B0 offset (Hz) put on the echoes, the same on every slice.
     """
     affine = scan_affine(acq)
     shape = (acq.n_slices, *acq.matrix)
@@ -66,6 +77,9 @@ def acquire(
     coil = coil * np.exp(-((z / 260.0) ** 2))
     b = srng.normal(0, 1, 5) * np.array([20, 40, 40, 30, 20]) * field_t / 3.0
     fmap = b[0] + b[1] * y / 100 + b[2] * z / 100 + b[3] * (z / 100) ** 2 + b[4] * y * z / 1e4
+    if b0_ramp_periods:
+        span = b0_ramp_periods * abs(LIVER_6PEAK.main_peak_hz(field_t))
+        fmap = fmap + span * np.linspace(-0.5, 0.5, shape[1])[:, None]
     phase = srng.uniform(-np.pi, np.pi) + 0.3 * y / 100 + 0.2 * z / 100
     tes = acq.echo_times_ms
     sigma = 1.0 / acq.snr
@@ -86,4 +100,4 @@ def acquire(
         w[i], f[i], r2[i] = fit_planes(planes, tes_ms=tes, field_t=field_t, sigma=sigma)
         if echoes is not None:
             echoes[:, i] = apply_field_map(planes_to_echoes(planes, phase), t, fmap)
-    return echoes, w, f, r2
+    return echoes, w, f, r2, np.asarray(fmap, np.float32)

@@ -25,12 +25,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from vertebrafat.core.fat_spectrum import GYROMAGNETIC_MHZ_PER_T
 from vertebrafat.core.types import RealArray
-from vertebrafat.phantom.acquisition import (
-    FAT_PEAKS_AMPLITUDE,
-    FAT_PEAKS_PPM,
-    GYROMAGNETIC_MHZ_PER_T,
-)
+from vertebrafat.phantom.acquisition import FAT_PEAKS_AMPLITUDE, FAT_PEAKS_PPM
 
 R2STAR_GRID = np.arange(0.0, 651.0, 50.0)
 _CHUNK = 32768

@@ -58,6 +58,12 @@ class PhantomConfig:
         volume with prevertebral fat there, hence a B-minus-A BMF bias of about +1 pp).
     rater_jitter_mm : float
         Amplitude of the smooth random wobble of each drawn contour.
+    b0_ramp_periods : float
+        A linear B0 ramp along the rows (cranio-caudal) rising by this many water-fat shifts
+        (434 Hz at 3 T, 217 Hz at 1.5 T) across the field of view, added to the field map of
+        the echoes (a test of water-fat separation). It draws no random numbers and touches
+        only the echoes, so the maps, truth and raters of every seed stay as they are; 0 (the
+        default) adds nothing.
     """
 
     snr_range: tuple[float, float] = (30.0, 90.0)
@@ -73,6 +79,7 @@ class PhantomConfig:
     rater_b_offset_mm: float = -0.2
     rater_b_anterior_mm: float = 1.5
     rater_jitter_mm: float = 0.8
+    b0_ramp_periods: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,12 @@ class PhantomStudy:
         Cohort seed and 0-based subject index.
     echoes : ndarray of complex64, shape (echoes, slices, rows, cols), or None
         The simulated complex echoes (scanner units) when asked for.
+    field_map_hz : ndarray of float32, shape (slices, rows, cols), or None
+        With the echoes: the B0 offset (Hz) they were simulated with (the truth of a field-map
+        estimate). Precession as :func:`vertebrafat.phantom.signal.simulate_echoes`: the fat
+        peaks below water turn the echoes' phase clockwise (negative frequency).
+    r2star_true : Volume or None
+        With the echoes: the R2* (1/s) they were simulated with (0 in air).
     """
 
     image: WaterFatImage
@@ -129,6 +142,8 @@ class PhantomStudy:
     seed: int = 0
     index: int = 0
     echoes: npt.NDArray[np.complex64] | None = None
+    field_map_hz: npt.NDArray[np.float32] | None = None
+    r2star_true: Volume | None = None
 
 
 _ID_PREFIX = re.compile(r"[A-Za-z0-9_.-]{0,32}")
@@ -340,7 +355,8 @@ def _generate(
         field_t=acq.field_strength_t,
         texture_waves=subj.texture,
     )
-    sig, w, f, r2 = acquire(tissue, subj.anatomy, acq, srng, keep_echoes=echoes)
+    sig, w, f, r2, fmap = acquire(tissue, subj.anatomy, acq, srng, keep_echoes=echoes,
+                                  b0_ramp_periods=cfg.b0_ramp_periods)
     pd = tissue.water_pd + tissue.fat_pd
     ff_voxel = np.where(pd > 1e-6, 100 * tissue.fat_pd / np.where(pd > 1e-6, pd, 1), 0.0)
     body = (tissue.labels > 0) & np.isfinite(tissue.marrow_ff)
@@ -375,6 +391,8 @@ def _generate(
         seed=seed,
         index=index,
         echoes=None if sig is None else (sig * np.complex64(GAIN)).astype(np.complex64),
+        field_map_hz=None if sig is None else np.broadcast_to(fmap, shape).astype(np.float32),
+        r2star_true=None if sig is None else np.asarray(tissue.r2star, np.float32),
     )
 
 

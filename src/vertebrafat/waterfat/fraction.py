@@ -47,3 +47,36 @@ def with_derived_ff(image: WaterFatImage) -> WaterFatImage:
         return image
     return replace(image, ff=ff_from_water_fat(image.water, image.fat),
                    meta=replace(image.meta, ff_scale="derived"))
+
+
+def ff_from_complex(water: npt.ArrayLike, fat: npt.ArrayLike) -> Volume:
+    """Fat fraction in percent from complex water and fat, by magnitude discrimination.
+
+    Liu et al. 2007 (Magn Reson Med 58:354): where fat dominates (``|F| >= |W|``) FF =
+    ``|F| / |W + F|``, elsewhere ``1 - |W| / |W + F|``. Only the dominant component's magnitude
+    and that of the complex sum enter, both large: the noise bias of the small component's
+    magnitude (Rician, always positive) stays out, so FF near 0 % and 100 % is unbiased. Water
+    and fat of one voxel share their phase, so ``|W + F| = |W| + |F|`` without noise. Where
+    noise has turned them so far apart that ``|W + F| < (|W| + |F|) / 2`` (water and fat both
+    at the noise level), the sum of magnitudes is the denominator instead, which keeps FF
+    within 0-100 % there rather than letting it run to thousands.
+
+    Parameters
+    ----------
+    water, fat : array_like, complex
+        Water and fat signal at ``t = 0`` (same shape, same scaling).
+
+    Returns
+    -------
+    ndarray of float32
+        FF in percent (noise may take it a little below 0 or above 100); 0 where
+        ``W + F == 0``.
+    """
+    w = np.asarray(water, dtype=np.complex128)
+    f = np.asarray(fat, dtype=np.complex128)
+    aw, af = np.abs(w), np.abs(f)
+    total = np.abs(w + f)
+    total = np.where(total >= 0.5 * (aw + af), total, aw + af)
+    safe = np.where(total > 0, total, 1.0)
+    ff = np.where(af >= aw, af / safe, 1.0 - aw / safe)
+    return (100.0 * np.where(total > 0, ff, 0.0)).astype(np.float32)

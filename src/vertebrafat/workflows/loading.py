@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 
 from vertebrafat.core.image import WaterFatImage
+from vertebrafat.io.echoes import is_echo_study
 from vertebrafat.io.model import read_model
 from vertebrafat.io.study import read_study
 from vertebrafat.segmentation.model import SegmentationModel, open_session
@@ -31,7 +32,9 @@ def load_study(
     ff: PathLike | None = None,
     r2star: PathLike | None = None,
 ) -> WaterFatImage:
-    """Load one water-fat study (DICOM folder, NIfTI folder or NIfTI files).
+    """Load one water-fat study (DICOM folder, NIfTI folder or NIfTI files), or separate a
+    multi-echo one (an ISMRM ``.mat``, the phantom's ``echoes.npz``, per-echo NIfTI files: see
+    :func:`vertebrafat.workflows.separate.load_separated`).
 
     Parameters are those of :func:`vertebrafat.io.study.read_study`: ``path`` a DICOM folder, a
     NIfTI folder or a water NIfTI file; ``ff_scale`` the FF map's full scale (1, 100, 1000)
@@ -56,6 +59,10 @@ def load_study(
     >>> image.channels, image.meta.ff_scale  # doctest: +SKIP
     (('water', 'fat', 'ff', 'r2star'), 100.0)
     """
+    if path is not None and is_echo_study(path):
+        from vertebrafat.workflows.separate import load_separated
+
+        return load_separated(path)
     image = read_study(
         path, ff_scale=ff_scale, series=series, allow_orientation=allow_orientation,
         water=water, fat=fat, ff=ff, r2star=r2star,

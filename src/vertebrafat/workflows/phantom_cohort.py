@@ -7,7 +7,10 @@ Layout of ``OUT/P001`` (scan 1) or ``OUT/P001-scan2``::
     rater_a.nii.gz rater_b.nii.gz annotated_slices.json
     ribs.nii.gz                                        rib mask (1; the T12 cue's truth)
     truth.csv lesions.json acquisition.json study.json
-    echoes.npz                                         with ``echoes`` (complex64, TEs in ms)
+    echoes.npz                                         ``echoes`` (complex64, (echoes, slices,
+                                                       rows, cols)), ``echo_times_ms``,
+                                                       ``affine``, ``field_strength_t``,
+                                                       ``precession_clockwise`` (True)
     dicom-ge/ dicom-siemens/ dicom-philips/            when asked
     nifti-dcm2niix/                                    when asked: the GE series as dcm2niix
                                                        converts them (slice axis last, sidecars)
@@ -120,6 +123,8 @@ def _write_into(study: PhantomStudy, folder: Path, formats: tuple[str, ...]) -> 
                 "echoes": study.echoes,
                 "echo_times_ms": np.asarray(study.acquisition.echo_times_ms),
                 "affine": aff,
+                "field_strength_t": np.asarray(study.acquisition.field_strength_t),
+                "precession_clockwise": np.asarray(True),
             },
         )
     for fmt in formats:
@@ -238,12 +243,14 @@ def _write_scan(
     echoes: bool,
     preview: bool,
     id_prefix: str = "",
+    b0_ramp_periods: float = 0.0,
 ) -> Path:
     """Generate scan ``scan`` of subject ``index`` and write its folder (a worker's task)."""
-    from vertebrafat.phantom import generate_subject
+    from vertebrafat.phantom import PhantomConfig, generate_subject
 
     study = generate_subject(seed=seed, index=index, scan=scan, echoes=echoes,
-                             id_prefix=id_prefix)
+                             id_prefix=id_prefix,
+                             config=PhantomConfig(b0_ramp_periods=b0_ramp_periods))
     folder = save_phantom_study(study, out_dir / study_folder_name(study), formats=formats)
     if preview:
         save_phantom_preview(study, folder / "preview.png")
@@ -263,6 +270,7 @@ def write_phantom_cohort(
     progress: Callable[[str], None] | None = None,
     first_scan_formats: Sequence[str] = (),
     id_prefix: str = "",
+    b0_ramp_periods: float = 0.0,
 ) -> list[Path]:
     """Generate and write a phantom cohort (one folder per scan, see module docstring).
 
@@ -275,6 +283,8 @@ def write_phantom_cohort(
     Returns the study folders in cohort order (P001, P001-scan2, P002, ...). ``id_prefix`` is
     put before every subject id and folder name (``"s7-"``: s7-P001, s7-P001-scan2, ...), so
     that two cohorts written with different seeds can be pooled without sharing ids.
+    ``b0_ramp_periods`` adds a B0 ramp of that many water-fat shifts across the field of view
+    to the echoes (:class:`vertebrafat.phantom.PhantomConfig`); the maps do not change.
 
     Raises
     ------
@@ -291,7 +301,7 @@ def write_phantom_cohort(
     first = expand_formats([*formats, *first_scan_formats])
     tasks = [
         (Path(out_dir), seed, index, scan, first if (index, scan) == (0, 1) else fmts, echoes,
-         preview, id_prefix)
+         preview, id_prefix, b0_ramp_periods)
         for index in range(n_subjects)
         for scan in ((1, 2) if rescans else (1,))
     ]

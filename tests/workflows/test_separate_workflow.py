@@ -1,0 +1,82 @@
+"""Echoes on disk to maps on disk (workflows/separate.py), and segment/load_study on echoes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import scipy.io
+
+from vertebrafat.core.errors import InputError
+from vertebrafat.waterfat.model import synthesize
+from vertebrafat.workflows.loading import load_study
+from vertebrafat.workflows.separate import separate_study
+
+TE = 1.2e-3 + 1e-3 * np.arange(6)
+AFFINE = np.diag([4.0, 1.5, 1.5, 1.0])
+
+
+@pytest.fixture(scope="module")
+def echo_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    """A phantom-style echoes.npz: 3 slices of 24 x 24, FF 0-92 % in columns, 3 T."""
+    ff = np.linspace(0.0, 0.92, 24)[None, None, :] * np.ones((3, 24, 1))
+    echoes = synthesize(800 * (1 - ff), 800 * ff, r2star=50.0, field_map_hz=40.0, te_s=TE,
+                        field_strength_t=3.0).astype(np.complex64)
+    folder = tmp_path_factory.mktemp("P009")
+    np.savez(folder / "echoes.npz", echoes=echoes, echo_times_ms=TE * 1e3, affine=AFFINE,
+             field_strength_t=np.asarray(3.0), precession_clockwise=np.asarray(True))
+    (folder / "study.json").write_text(json.dumps({"subject": "P009", "scan": "1"}))
+    return folder / "echoes.npz", 100 * ff
+
+
+def test_separate_study_writes_the_maps_as_the_phantom_stores_them(
+    echo_file: tuple[Path, np.ndarray], tmp_path: Path
+) -> None:
+    path, ff = echo_file
+    summary = separate_study(path, tmp_path / "out")
+    names = {p.name for p in (tmp_path / "out").iterdir()}
+    assert names == {"water.nii.gz", "fat.nii.gz", "ff.nii.gz", "r2star.nii.gz",
+                     "fieldmap.nii.gz", "separation.png", "separation.json", "study.json"}
+    stored = nib.load(str(tmp_path / "out" / "ff.nii.gz"))
+    assert stored.get_data_dtype() == np.int16
+    assert float(stored.dataobj.slope) == pytest.approx(0.1)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(np.asarray(stored.dataobj), ff, atol=0.051)  # tenths of a %
+    np.testing.assert_allclose(stored.affine, AFFINE)
+    fmap = np.asarray(nib.load(str(tmp_path / "out" / "fieldmap.nii.gz")).dataobj)
+    np.testing.assert_allclose(fmap, 40.0, atol=0.1)
+    card = json.loads((tmp_path / "out" / "separation.json").read_text())
+    assert (card["subject"], card["field_strength_t"], card["method"]) == ("P009", 3.0,
+                                                                           "graphcut")
+    assert summary["files"]["ff"].endswith("ff.nii.gz")
+    # the output folder is a study: segment and measure read it with FF as stored
+    again = load_study(tmp_path / "out")
+    assert again.meta.subject == "P009" and again.meta.ff_scale == 100
+    np.testing.assert_allclose(again.ff, ff, atol=0.051)  # type: ignore[arg-type]
+
+
+def test_magnitude_mode_writes_no_field_map(echo_file: tuple[Path, np.ndarray],
+                                            tmp_path: Path) -> None:
+    separate_study(echo_file[0], tmp_path / "m", mode="magnitude")
+    assert not (tmp_path / "m" / "fieldmap.nii.gz").exists()
+    assert json.loads((tmp_path / "m" / "separation.json").read_text())["method"] == "magnitude"
+
+
+def test_load_study_separates_an_echo_file(echo_file: tuple[Path, np.ndarray]) -> None:
+    """What segment reads: the separated study, FF derived, R2* present."""
+    image = load_study(echo_file[0])
+    assert image.channels == ("water", "fat", "ff", "r2star")
+    assert image.meta.ff_scale == "derived" and image.meta.subject == "P009"
+    np.testing.assert_allclose(image.ff, echo_file[1], atol=0.05)  # type: ignore[arg-type]
+    np.testing.assert_allclose(image.r2star, 50.0, atol=0.1)  # type: ignore[arg-type]
+
+
+def test_an_ismrm_mat_without_geometry_is_not_segmented(tmp_path: Path) -> None:
+    images = np.ones((8, 8, 2, 1, 3), np.complex64)
+    scipy.io.savemat(str(tmp_path / "c.mat"), {"imDataParams": {
+        "images": images, "TE": np.array([TE[:3]]), "FieldStrength": 3.0,
+        "PrecessionIsClockwise": 1}})
+    with pytest.raises(InputError, match="no voxel geometry"):
+        load_study(tmp_path / "c.mat")
