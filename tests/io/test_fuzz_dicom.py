@@ -438,11 +438,23 @@ def test_single_slice_without_thickness(ge: Path) -> None:
            + " has no positive SliceThickness")
 
 
-def test_enhanced_multi_frame(ge: Path) -> None:
+def test_enhanced_multi_frame_reads_like_classic(ge: Path, studies: dict[str, Path]) -> None:
+    """Was refused (issue 15); enhanced objects are read since issue 19."""
     water_only(ge, keep=N_SLICES)
+    reference = _outcome(ge)
     enhanced(ge)
-    _fails(ge, InputError, "1001/enhanced.dcm: enhanced multi-frame DICOM (5 frames) is not "
-           "supported")
+    image = _outcome(ge)
+    assert isinstance(image, WaterFatImage) and isinstance(reference, WaterFatImage)
+    np.testing.assert_array_equal(image.water, reference.water)
+    np.testing.assert_allclose(image.affine, reference.affine, atol=1e-9)
+
+
+def test_enhanced_frame_count_contradicts_groups(ge: Path) -> None:
+    water_only(ge, keep=N_SLICES)
+    _edit(enhanced(ge), lambda ds: setattr(ds, "NumberOfFrames", 4))
+    with pytest.warns(UserWarning, match="NumberOfFrames 4 but 5 per-frame functional groups"):
+        with pytest.raises(InputError, match="no readable DICOM image"):
+            load_study(ge)
 
 
 def test_pydicom_test_files(tmp_path: Path) -> None:
@@ -451,14 +463,17 @@ def test_pydicom_test_files(tmp_path: Path) -> None:
     _fails(tmp_path, InputError, "no water series found")
 
 
-@pytest.mark.parametrize(("name", "extra", "phrase"), [
-    ("ge_dual_echo_abdomen", {}, "no water series found (series: series 5 'Ax T1 DualEcho"),
-    ("ge_dual_echo_abdomen", {"series": {"water": 5}}, "two images at one position"),
-    ("philips_enhanced_me_fieldmap", {},
-     "2001_WIP_fcMRI_Field_Mapping_e2_phMag.dcm: enhanced multi-frame DICOM (212 frames)"),
-    ("siemens_me_gre_magnitude", {}, "no water series found"),
-    ("siemens_me_gre_magnitude", {"series": {"water": 2}}, "two images at one position"),
-    ("siemens_me_gre_phase", {}, "no water series found"),
+@pytest.mark.parametrize(("name", "extra", "phrase"), [  # what the reader understands (issue 19)
+    ("ge_dual_echo_abdomen", {}, "2 echoes (TE 2.04, 4.21 ms), magnitude only: a water-fat "
+     "study needs 3 or more echoes with phase, or water/fat/FF series"),
+    ("ge_dual_echo_abdomen", {"series": {"water": 5}}, "--series water=5: series 5 'Ax T1 "
+     "DualEcho (out/in Phase' holds 2 image stacks (TE 2.04 ms, magnitude; TE 4.21 ms, "
+     "magnitude), not one water image per slice"),
+    ("philips_enhanced_me_fieldmap", {}, "series 2001 'fcMRI Field Mapping' -> ? (4 image "
+     "stacks)); 2 echoes (TE 2.30, 4.60 ms), magnitude and phase: a water-fat study needs"),
+    ("siemens_me_gre_magnitude", {}, "2 echoes (TE 5.19, 7.65 ms), magnitude only"),
+    ("siemens_me_gre_magnitude", {"series": {"water": 2}}, "holds 2 image stacks"),
+    ("siemens_me_gre_phase", {}, "1 echo (TE 7.65 ms), phase only"),
 ])
 def test_real_scanner_dicom(name: str, extra: dict[str, dict[str, int]], phrase: str) -> None:
     folder = REAL / name
