@@ -99,6 +99,13 @@ def load_dicom_echoes(
     GeometryError
         Echo images on different voxel grids; a non-sagittal acquisition without
         ``allow_orientation``.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> e = vf.load_dicom_echoes("P001/dicom-echoes")  # doctest: +SKIP
+    >>> e.echoes.shape, e.echoes.dtype, e.echo_times_s[:2], e.field_strength_t  # doctest: +SKIP
+    ((6, 23, 256, 256), dtype('complex64'), array([0.0012, 0.0022]), 3.0)
     """
     base = Path(folder)
     stacks = echo_stacks(base, series)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat.core.errors import GeometryError, InputError
+from vertebrafat.core.errors import GeometryError, InputError, NotWaterFatError
 from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
 from vertebrafat.core.types import Affine, Volume
 from vertebrafat.io.dicom_echoes import water_fat_gap
@@ -99,7 +99,8 @@ def load_dicom_study(
 
 
 def _no_water(found: list[Series], stacks: list[Stack], folder: Path) -> None:
-    """Raise the one line that says why no water image was found and what the folder holds."""
+    """Raise the one line that says why no water image was found and what the folder holds
+    (:class:`NotWaterFatError`; an InputError when a series contradicts itself)."""
     for s in found:
         if len(s.roles) > 1:
             mix = ", ".join(f"{r} ({name})" for r, name in s.roles.items())
@@ -109,7 +110,7 @@ def _no_water(found: list[Series], stacks: list[Stack], folder: Path) -> None:
     skipped = dict.fromkeys(f for s in found for f in s.skipped)
     why = f"; {len(skipped)} file(s) skipped, first {next(iter(skipped))}" if skipped else ""
     gap = water_fat_gap(stacks)
-    raise InputError(f"{folder}: no water series found (series: {listing}){why}"
+    raise NotWaterFatError(f"{folder}: no water series found (series: {listing}){why}"
                      f"{f'; {gap}' if gap else ''}")
 
 

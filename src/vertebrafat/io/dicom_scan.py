@@ -55,8 +55,9 @@ class Series:
 class Stack:
     """Images of one series that form one volume: one role (or none), echo and component.
 
-    ``te_ms``/``echo_number`` are set only for images of no water-fat role whose series tells
-    echoes apart; ``component`` is None when no tag says (a classic magnitude image, usually).
+    ``te_ms``/``echo_number`` are set only for images of no water-fat role, each when every
+    such image of the series carries it (EchoTime, EchoNumbers); ``component`` is None when
+    no tag says (a classic magnitude image, usually).
     """
 
     series: Series
@@ -200,7 +201,7 @@ def stacks_of(series: Series) -> list[Stack]:
     times = [_echo_time(ds) for ds in echo_images]
     numbers = [_echo_number(ds) for ds in echo_images]
     use_time = all(t is not None for t in times)
-    use_number = not use_time and all(n is not None for n in numbers)
+    use_number = all(n is not None for n in numbers)
     found: dict[tuple[Any, ...], Stack] = {}
     for ds, role in zip(series.datasets, roles, strict=True):
         te = _echo_time(ds) if role is None and use_time else None
