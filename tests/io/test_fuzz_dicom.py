@@ -29,6 +29,7 @@ from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom_write_enhanced import save_enhanced_dicom_study
 from vertebrafat.phantom import generate_subject
 from vertebrafat.workflows.loading import load_study
 
@@ -63,7 +64,10 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for vendor in VENDORS:
         save_dicom_study(image, root / vendor, vendor=vendor, patient_name="PHANTOM^P001",
                          patient_id="P001", uid_seed=3)
-    return {vendor: root / vendor for vendor in VENDORS}
+    # issue 19: the Philips layout as one enhanced multi-frame object (its water: 0501)
+    save_enhanced_dicom_study(image, root / "philips-enhanced", vendor="philips",
+                              patient_name="PHANTOM^P001", patient_id="P001", uid_seed=3)
+    return {name: root / name for name in (*VENDORS, "philips-enhanced")}
 
 
 @pytest.fixture
@@ -544,7 +548,8 @@ MUTATIONS = st.one_of(
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(vendor=st.sampled_from(VENDORS), mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
+@given(vendor=st.sampled_from((*VENDORS, "philips-enhanced")),
+       mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
 def test_mutated_study_ends_in_result_or_one_line(
     studies: dict[str, Path], vendor: str, mutations: list[Mutation]
 ) -> None:

@@ -3,9 +3,10 @@
 Echo images are the stacks of no water-fat role (:mod:`vertebrafat.io.dicom_scan`): several
 echoes in one series or one series per echo, classic files or enhanced frames. Echoes are
 matched across series by echo time; each echo needs magnitude and phase, or real and
-imaginary, images on one voxel grid. Phase is brought to radians
-(:func:`vertebrafat.io.dicom_values.phase_radians`) and must fill most of a turn (a phase
-image's background noise covers all of it), else its scale is not what the tags say.
+imaginary, images on one voxel grid (magnitude/phase where one series gives both). Phase is
+brought to radians (:func:`vertebrafat.io.dicom_values.phase_radians`) and must fill most of a
+turn (a phase image's background noise covers all of it), else its scale is not what the tags
+say.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy.typing as npt
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.types import Affine, FloatArray, Volume
 from vertebrafat.io.dicom_geometry import file_of, series_volume, tag_numbers
-from vertebrafat.io.dicom_scan import Stack, scan_series, stacks_of
+from vertebrafat.io.dicom_scan import Stack, echo_time, scan_series, stacks_of
 from vertebrafat.io.dicom_values import mapped_pixels, phase_radians, phase_text, value_mapping
 from vertebrafat.io.orientation import check_sagittal
 
@@ -93,7 +94,8 @@ def load_dicom_echoes(
     ------
     InputError
         No echo images; an echo image without EchoTime; two stacks of one component at one
-        echo time; fewer than ``min_echoes`` echoes or an echo without phase (the line says
+        echo time, or an echo given as magnitude/phase and as real/imaginary by different
+    series; fewer than ``min_echoes`` echoes or an echo without phase (the line says
         how many echoes were found, their times and components); phase values that fill
         less than half a turn; any reading error of the images (one line naming the file).
     GeometryError
@@ -118,7 +120,7 @@ def load_dicom_echoes(
     grid: tuple[Volume, Affine, Stack] | None = None
     notes: dict[str, None] = {}
     for te, parts in sorted(by_te.items()):
-        pair = next((p for p in _PAIRS if all(c in parts for c in p)), None)
+        pair = _pair(parts, te, base)
         if pair is None and need_phase:
             raise InputError(f"{base}: {summary}: the echo at TE {te:.2f} ms has no phase (or "
                              "real and imaginary) images; a complex separation needs them")
@@ -176,8 +178,10 @@ def _by_echo_time(stacks: Sequence[Stack], folder: Path) -> dict[float, dict[str
     found: dict[float, dict[str, Stack]] = {}
     for st in stacks:
         if st.te_ms is None:
-            raise InputError(f"{file_of(st.images[0])}: EchoTime missing or not one number on "
-                             f"some image of {st.series.label}; cannot tell the echoes apart")
+            culprit = next((ds for ds in st.series.datasets if echo_time(ds) is None),
+                           st.images[0])
+            raise InputError(f"{file_of(culprit)}: EchoTime missing or not one number in "
+                             f"{st.series.label}; cannot tell its echoes apart")
         component = st.component or "magnitude"
         other = found.setdefault(st.te_ms, {}).get(component)
         if other is not None:
@@ -185,6 +189,21 @@ def _by_echo_time(stacks: Sequence[Stack], folder: Path) -> dict[float, dict[str
                              f"({other.label}; {st.label}); choose the series to use")
         found[st.te_ms][component] = st
     return found
+
+
+def _pair(parts: dict[str, Stack], te: float, folder: Path) -> tuple[str, str] | None:
+    """The complete pair of an echo: magnitude/phase, else real/imaginary; both only when the
+    same series hold them (one acquisition exported both ways), else the choice is the user's.
+    """
+    pairs = [p for p in _PAIRS if all(c in parts for c in p)]
+    if len(pairs) > 1:
+        series = [{parts[c].series.number for c in p} for p in pairs]
+        if series[0] != series[1]:
+            listing = "; ".join(f"{'/'.join(p)} in series {', '.join(map(str, sorted(n)))}"
+                                for p, n in zip(pairs, series, strict=True))
+            raise InputError(f"{folder}: the echo at TE {te:.2f} ms is given twice ({listing}); "
+                             "choose the series to use")
+    return pairs[0] if pairs else None
 
 
 def _volume(

@@ -198,13 +198,13 @@ def stacks_of(series: Series) -> list[Stack]:
     """The series' images grouped into stacks (module rules), in a fixed order."""
     roles = [image_role(series, ds) for ds in series.datasets]
     echo_images = [ds for ds, role in zip(series.datasets, roles, strict=True) if role is None]
-    times = [_echo_time(ds) for ds in echo_images]
+    times = [echo_time(ds) for ds in echo_images]
     numbers = [_echo_number(ds) for ds in echo_images]
     use_time = all(t is not None for t in times)
     use_number = all(n is not None for n in numbers)
     found: dict[tuple[Any, ...], Stack] = {}
     for ds, role in zip(series.datasets, roles, strict=True):
-        te = _echo_time(ds) if role is None and use_time else None
+        te = echo_time(ds) if role is None and use_time else None
         number = _echo_number(ds) if role is None and use_number else None
         component = image_component(ds)
         key = (role or "", -1.0 if te is None else te, number or 0, component or "")
@@ -217,7 +217,7 @@ def stacks_of(series: Series) -> list[Stack]:
     return stacks
 
 
-def _echo_time(ds: Any) -> float | None:
+def echo_time(ds: Any) -> float | None:
     """EchoTime (ms, rounded to the microsecond); None when absent or not one number."""
     try:
         value = tag_numbers(ds, "EchoTime", 1)

@@ -91,7 +91,7 @@ def save_dicom_study(
         n = pixels.shape[0]
         order = rng.permutation(n) if shuffle_names else np.arange(n)
         for k in range(n):
-            ds = _slice_dataset(
+            ds = slice_dataset(
                 pixels[k], lps, k, vendor=vendor, description=description,
                 image_type=image_type, series_number=number, slope=slope, intercept=intercept,
             )
@@ -200,7 +200,7 @@ def plane_geometry(lps: npt.NDArray[np.float64], k: int) -> dict[str, object]:
     }
 
 
-def _slice_dataset(
+def slice_dataset(
     pixels: npt.NDArray[np.integer],
     lps: npt.NDArray[np.float64],
     k: int,
