@@ -83,6 +83,20 @@ def test_info_lists_the_frames_and_their_mapping(
     assert [s["role"] for s in d["series"]] == ["fat", "ff", "r2star", "water"]
 
 
+def test_philips_roles_from_private_image_type(tmp_path: Path, tiny_image: WaterFatImage) -> None:
+    """Frames whose FrameType names no role: Philips' per-frame ImageTypeMR (2005,1011) does."""
+    classic, enhanced = _twins(tiny_image, tmp_path, "philips")
+
+    def anonymous(ds: pydicom.Dataset) -> None:
+        for item in ds.PerFrameFunctionalGroupsSequence:
+            item.MRImageFrameTypeSequence[0].FrameType = ["DERIVED", "PRIMARY", "MIXED", "NONE"]
+
+    _edit_object(enhanced, anonymous)
+    a, b = load_study(classic), load_study(enhanced)
+    for name in a.channels:
+        np.testing.assert_array_equal(getattr(b, name), getattr(a, name), name)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("vendor", VENDORS)
 def test_enhanced_segments_like_its_classic_twin(tmp_path: Path, vendor: str) -> None:

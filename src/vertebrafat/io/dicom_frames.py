@@ -186,3 +186,21 @@ def _one_float(value: Any) -> float | None:
     if values.size != 1 or not np.isfinite(values[0]):
         return None
     return float(values[0])
+
+
+def image_type(ds: Any) -> list[str]:
+    """ImageType (a frame's FrameType) as a list of strings."""
+    value = tag_value(ds, "ImageType") or []
+    return [value] if isinstance(value, str) else [str(v) for v in value]
+
+
+def philips_image_type(ds: Any) -> str | None:
+    """A Philips frame's private ImageTypeMR (2005,1011: ``M``, ``P``, ``W``, ``F``, ``FF``...);
+    None for other images. The readers use it only where FrameType says nothing."""
+    if not isinstance(ds, FrameView):
+        return None
+    for item in ds.private_items()[:-1]:
+        value = private_element(item, 0x2005, PHILIPS_PRIVATE, 0x11)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None

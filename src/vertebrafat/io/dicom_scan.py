@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_frames import FrameView, frames_of, is_enhanced
+from vertebrafat.io.dicom_frames import (
+    FrameView,
+    frames_of,
+    image_type,
+    is_enhanced,
+    philips_image_type,
+)
 from vertebrafat.io.dicom_geometry import Broken, file_of, tag_int, tag_numbers, tag_value
 from vertebrafat.io.dicom_roles import series_role
 from vertebrafat.io.dicom_values import image_component
@@ -39,7 +45,6 @@ class Series:
     skipped: list[str]
     broken: list[Broken]
     roles: dict[str, str]  # role -> first file that says so (series-level evidence)
-    n_files: int = 0
 
     @property
     def label(self) -> str:
@@ -82,10 +87,6 @@ class Stack:
             parts.append(f"echo {self.echo_number}")
         parts.append(self.component or "")
         return ", ".join(p for p in parts if p) or "images"
-
-    @property
-    def enhanced(self) -> bool:
-        return isinstance(self.images[0], FrameView)
 
 
 def scan_series(folder: Path) -> list[Series]:
@@ -149,8 +150,7 @@ def _series_of(groups: dict[str, Series], ds: Any, path: Path, *, required: bool
         s = groups[uid] = Series(uid, tag_int(ds, "SeriesNumber", 0), "", [], [], [], {})
     description = str(tag_value(ds, "SeriesDescription") or "")
     s.description = s.description or description
-    s.n_files += 1
-    role = series_role(_image_type(ds), description)
+    role = series_role(image_type(ds), description)
     if role is not None:
         s.roles.setdefault(role, str(path))
     return s
@@ -181,15 +181,19 @@ def _add_enhanced(groups: dict[str, Series], frames: list[FrameView], path: Path
     s.datasets.extend(frames)
 
 
-def _image_type(ds: Any) -> list[str]:
-    value = tag_value(ds, "ImageType") or []
-    return [value] if isinstance(value, str) else [str(v) for v in value]
+def frame_role(frame: FrameView) -> str | None:
+    """The role a frame names itself: its FrameType, else Philips' private ImageTypeMR."""
+    own = series_role(image_type(frame), "")
+    private = philips_image_type(frame)
+    if own is None and private is not None:
+        own = series_role(["", "", private], "")
+    return own
 
 
 def image_role(series: Series, image: Any) -> str | None:
-    """An image's water-fat role: a frame's own FrameType first, else its series' role."""
+    """An image's water-fat role: a frame's own (:func:`frame_role`) first, else its series'."""
     if isinstance(image, FrameView):
-        own = series_role(_image_type(image), "")
+        own = frame_role(image)
         return own if own is not None else series.role
     return series.role
 

@@ -27,7 +27,13 @@ import numpy as np
 
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import FloatArray
-from vertebrafat.io.dicom_frames import PHILIPS_PRIVATE, private_element, private_float
+from vertebrafat.io.dicom_frames import (
+    PHILIPS_PRIVATE,
+    image_type,
+    philips_image_type,
+    private_element,
+    private_float,
+)
 from vertebrafat.io.dicom_roles import component_from
 from vertebrafat.io.dicom_tags import file_of, tag_int, tag_numbers, tag_value
 
@@ -198,12 +204,13 @@ def stored_range(ds: Any) -> tuple[float, float]:
 
 def image_component(ds: Any) -> str | None:
     """``magnitude``, ``phase``, ``real`` or ``imaginary`` as the image says it (enhanced
-    ComplexImageComponent, ImageType values, GE's private image type (0043,102F)); None when
-    nothing says."""
-    image_type = tag_value(ds, "ImageType") or []
-    values = [image_type] if isinstance(image_type, str) else list(image_type)
+    ComplexImageComponent, ImageType values, GE's private image type (0043,102F), then a
+    Philips frame's private ImageTypeMR); None when nothing says."""
+    values = image_type(ds)
     ge = private_element(ds, *_GE_PRIVATE)
     if isinstance(ge, bytes) and len(ge) == 2:  # implicit VR: the raw SS
         ge = int.from_bytes(ge, "little", signed=True)
     ge_code = int(ge) if isinstance(ge, int) else None
-    return component_from(values, str(tag_value(ds, "ComplexImageComponent") or ""), ge_code)
+    said = component_from(values, str(tag_value(ds, "ComplexImageComponent") or ""), ge_code)
+    private = philips_image_type(ds)
+    return said if said is not None or private is None else component_from(["", "", private])

@@ -148,11 +148,11 @@ def _philips_frames(
         phase = np.round((np.angle(data[e]) + np.pi) / (2 * np.pi) * 4095).astype(np.uint16)
         frames.append(FrameStack(magnitude, ("ORIGINAL", "PRIMARY", "M_FFE", "M", "FFE"),
                                  "MAGNITUDE", (slope, 0.0), (slope, 0.0, "1"),
-                                 echo_time_ms=float(times[e])))
+                                 echo_time_ms=float(times[e]), philips_type="M"))
         frames.append(FrameStack(phase, ("ORIGINAL", "PRIMARY", "P_FFE", "P", "FFE"), "PHASE",
                                  (phase_slope, phase_intercept),
                                  (phase_slope, phase_intercept, "mrad"),
-                                 echo_time_ms=float(times[e])))
+                                 echo_time_ms=float(times[e]), philips_type="P"))
     return frames
 
 

@@ -3,9 +3,9 @@
 - Philips (mDixon Quant, R5+): ONE object holding every role as frames, told apart per frame by
   ``FrameType`` (``DERIVED\\PRIMARY\\W\\W``, ``...\\FF\\FF``); per frame a Pixel Value
   Transformation (the classic series' RescaleSlope/Intercept), a Real World Value Mapping (the
-  same line, with units: ``%`` for FF, ``Hz`` for R2*, ``1`` for water and fat) and the
-  private scale slope (2005,100E) = 1 / RescaleSlope in a private per-frame item (2005,140F),
-  so that every one of the three mappings gives the classic twin's values.
+  same line, with units: ``%`` for FF, ``Hz`` for R2*, ``1`` for water and fat), and in a
+  private per-frame item (2005,140F) the scale slope (2005,100E) = 1 / RescaleSlope (so that
+  every one of the three mappings gives the classic twin's values) and ImageTypeMR (2005,1011).
 - Siemens (XA) and GE: one object per role series, the classic series' description, number
   and ImageType as FrameType, rescale 1 / 0.
 
@@ -44,7 +44,8 @@ _PHILIPS_DESCRIPTION, _PHILIPS_NUMBER = "mDIXON Quant sag", 501
 class FrameStack:
     """One volume to write as frames: stored integers ``(slices, rows, cols)`` and how to read
     them (FrameType, component, rescale, optional Real World Value Mapping ``(slope,
-    intercept, UCUM units)``, Philips scale slope, effective echo time)."""
+    intercept, UCUM units)``, Philips scale slope, effective echo time, Philips private
+    ImageTypeMR)."""
 
     stored: npt.NDArray[np.integer]
     frame_type: tuple[str, ...]
@@ -53,6 +54,7 @@ class FrameStack:
     real_world: tuple[float, float, str] | None = None
     philips_scale: float | None = None
     echo_time_ms: float | None = None
+    philips_type: str | None = None
 
 
 def save_enhanced_dicom_study(
@@ -91,7 +93,7 @@ def save_enhanced_dicom_study(
             slope, intercept = float(f"{slope:.10g}"), float(f"{intercept:.10g}")
             stacks[role] = FrameStack(pixels, frame_type, rescale=(slope, intercept),
                                       real_world=(slope, intercept, units),
-                                      philips_scale=1.0 / slope)
+                                      philips_scale=1.0 / slope, philips_type=frame_type[-1])
         else:
             stacks[role] = FrameStack(pixels, frame_type)
     lps = _RAS_TO_LPS @ np.asarray(image.affine, dtype=np.float64)
@@ -186,10 +188,13 @@ def _frame(stack: FrameStack, lps: npt.NDArray[np.float64], k: int, j: int) -> D
             MeasurementUnitsCodeSequence=[_item(CodeValue=units, CodingSchemeDesignator="UCUM",
                                                 CodeMeaning=units)],
         )]
-    if stack.philips_scale is not None:
+    if stack.philips_scale is not None or stack.philips_type is not None:
         inner = Dataset()
-        inner.private_block(0x2005, "Philips MR Imaging DD 001", create=True).add_new(
-            0x0E, "FL", float(stack.philips_scale))
+        block = inner.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
+        if stack.philips_scale is not None:
+            block.add_new(0x0E, "FL", float(stack.philips_scale))
+        if stack.philips_type is not None:
+            block.add_new(0x11, "CS", stack.philips_type)
         item.private_block(0x2005, "Philips MR Imaging DD 005", create=True).add_new(
             0x0F, "SQ", [inner])
     return item

@@ -24,8 +24,9 @@ from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
 from vertebrafat.core.types import Labels
 from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import atomic_path
-from vertebrafat.io.dicom_frames import FrameView, frames_of, is_enhanced
+from vertebrafat.io.dicom_frames import FrameView, frames_of, image_type, is_enhanced
 from vertebrafat.io.dicom_roles import series_role
+from vertebrafat.io.dicom_scan import frame_role
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _SCT_LEVEL = {
@@ -68,12 +69,8 @@ def _water_datasets(image: WaterFatImage, source: Path) -> list[Any]:
 def _water_frames(ds: Any) -> list[FrameView]:
     """The water frames of an enhanced object: their own FrameType says water, or the object's
     ImageType and description do (as :mod:`vertebrafat.io.dicom_scan` reads them)."""
-    def kinds(d: Any) -> list[str]:
-        value = d.get("ImageType") or []
-        return [value] if isinstance(value, str) else [str(v) for v in value]
-
-    whole = series_role(kinds(ds), str(ds.get("SeriesDescription") or ""))
-    return [f for f in frames_of(ds) if (series_role(kinds(f), "") or whole) == "water"]
+    whole = series_role(image_type(ds), str(ds.get("SeriesDescription") or ""))
+    return [f for f in frames_of(ds) if (frame_role(f) or whole) == "water"]
 
 
 def save_dicom_seg(
