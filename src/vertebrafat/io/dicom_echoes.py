@@ -121,15 +121,8 @@ def load_dicom_echoes(
     notes: dict[str, None] = {}
     for te, parts in sorted(by_te.items()):
         pair = _pair(parts, te, base)
-        if pair is None and need_phase:
-            raise InputError(f"{base}: {summary}: the echo at TE {te:.2f} ms has no phase (or "
-                             "real and imaginary) images; a complex separation needs them")
-        if pair is None and "magnitude" not in parts:
-            raise InputError(f"{base}: {summary}: the echo at TE {te:.2f} ms has no magnitude "
-                             "images")
-        components = pair or ("magnitude",)
         arrays = []
-        for component in components:
+        for component in _components(pair, parts, te, need_phase, f"{base}: {summary}"):
             st = parts[component]
             data, affine = _volume(st, component, base, notes)
             if grid is None:
@@ -204,6 +197,19 @@ def _pair(parts: dict[str, Stack], te: float, folder: Path) -> tuple[str, str] |
             raise InputError(f"{folder}: the echo at TE {te:.2f} ms is given twice ({listing}); "
                              "choose the series to use")
     return pairs[0] if pairs else None
+
+
+def _components(pair: tuple[str, str] | None, parts: dict[str, Stack], te: float,
+                need_phase: bool, where: str) -> tuple[str, ...]:
+    """The components to read for one echo: its pair, or its magnitude when phase may lack."""
+    if pair is not None:
+        return pair
+    if need_phase:
+        raise InputError(f"{where}: the echo at TE {te:.2f} ms has no phase (or real and "
+                         "imaginary) images; a complex separation needs them")
+    if "magnitude" not in parts:
+        raise InputError(f"{where}: the echo at TE {te:.2f} ms has no magnitude images")
+    return ("magnitude",)
 
 
 def _volume(
