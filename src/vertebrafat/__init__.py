@@ -35,6 +35,7 @@ _API: dict[str, str] = {
     "segment_study": "vertebrafat.workflows.study",
     "analyse_study": "vertebrafat.workflows.study",
     "write_study_outputs": "vertebrafat.workflows.outputs",
+    "run_cohort": "vertebrafat.workflows.cohort.run",
     "predict": "vertebrafat.segmentation.inference",
     "label_vertebrae": "vertebrafat.levels.labeller",
     "bmf_table": "vertebrafat.measure",
@@ -72,6 +73,7 @@ __all__ = [
     "load_table",
     "predict",
     "repeatability",
+    "run_cohort",
     "save_labels",
     "save_table",
     "segment_study",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.stats.evaluation import evaluate_pair
     from vertebrafat.stats.overlap import dice
     from vertebrafat.stats.repeatability import repeatability
+    from vertebrafat.workflows.cohort.run import run_cohort
     from vertebrafat.workflows.loading import describe_input, load_model, load_study
     from vertebrafat.workflows.outputs import write_study_outputs
     from vertebrafat.workflows.study import analyse_study, segment_study

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from vertebrafat.workflows.display import TextTable
+    from vertebrafat.workflows.progress import Progress as LongProgress
 
 app = typer.Typer(
     name="vertebrafat",
@@ -79,6 +80,17 @@ def progress_bar(*, quiet: bool) -> Progress:
 
     err = console(stderr=True)
     return Progress(transient=True, disable=quiet or not err.is_terminal, console=err)
+
+
+def long_progress(
+    what: str, *, quiet: bool, every: int = 10, seconds: float = 60.0
+) -> LongProgress:
+    """Progress of a long run on stderr: a live bar on a terminal, else a line every ``every``
+    items or ``seconds`` (:class:`vertebrafat.workflows.progress.Progress`)."""
+    from vertebrafat.workflows.progress import Progress as Long
+
+    return Long(what, console=console(stderr=True), write=say, quiet=quiet, every=every,
+                seconds=seconds)
 
 
 def say(message: str) -> None:
@@ -446,9 +458,12 @@ def evaluate(
     from vertebrafat.workflows.display import evaluation_tables
     from vertebrafat.workflows.evaluate import evaluate_maps
 
-    r: dict[str, Any] = evaluate_maps(reference, prediction, slices=slices, plots=plots,
-                                      reference_name=reference_name,
-                                      prediction_name=prediction_name)
+    with long_progress("evaluate", quiet=as_json) as progress:
+        r: dict[str, Any] = evaluate_maps(reference, prediction, slices=slices, plots=plots,
+                                          reference_name=reference_name,
+                                          prediction_name=prediction_name,
+                                          on_total=progress.start,
+                                          on_subject=lambda name: progress.advance())
     emit(r, as_json=as_json, tables=evaluation_tables(r))
     if r.get("plots") and not as_json:
         say("wrote " + " ".join(r["plots"]))
@@ -582,10 +597,10 @@ def reproduce(
     studies = (load_rated_cohort(cohort_dir) if cohort_dir is not None
                else study_shaped_cohort(seed=seed, scale=scale))
     net = load_model(None if model is None else str(model))
-    with progress_bar(quiet=as_json) as bar:
-        task = bar.add_task("studies", total=None)
+    with long_progress("reproduce", quiet=as_json) as progress:
+        progress.start(len(studies))
         rep = run_reproduce(studies, lambda im: predict(net, im),
-                            progress=lambda n: bar.update(task, completed=n))
+                            progress=lambda n: progress.advance())
     source = f"cohort {cohort_dir}" if cohort_dir else f"phantom (seed {seed}, scale {scale:g})"
     context = [f"Data: {source}. Model: {net.card.name} ({net.source}).",
                "Published values are those of Zhou et al., Front. Endocrinol. 11:612 (2020)."]
@@ -598,36 +613,63 @@ def reproduce(
 
 @app.command()
 def cohort(
-    root: Annotated[Path, typer.Argument(help="Folder of studies (NIfTI folders / DICOM).")],
+    root: Annotated[Path, typer.Argument(help="Folder of studies (DICOM and NIfTI, any depth).")],
     out: Annotated[Path, typer.Argument(help="Output folder: one sub-folder per study.")],
     model: Annotated[Path | None, typer.Option("--model", help="Model .onnx (default: shipped).")]
     = None,
-    workers: Annotated[int, typer.Option(help="Local Dask workers; 0 = in this process.")] = 2,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Address of a dask.distributed scheduler.")
+    workers: Annotated[int, typer.Option(help="Local Dask worker processes; 0 = in this process.")]
+    = 2,
+    scheduler: Annotated[str | None, typer.Option(
+        help="Address of a running Dask scheduler (tcp://HOST:8786) instead of local workers.")
     ] = None,
     erosion_mm: ErosionOpt = DEFAULT_EROSION_MM,
-    slices: Annotated[str, typer.Option(help="'all' or 'midN'.")] = "all",
+    slices: SlicesOpt = "all",
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List the studies found and what would be done; write nothing.")
+    ] = False,
+    log_every: Annotated[int, typer.Option(
+        "--log-every", help="Without a terminal: a progress line every N studies ...")] = 10,
+    log_seconds: Annotated[float, typer.Option(
+        "--log-seconds", help="... or every T seconds, whichever comes first.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Segment many studies (resumable, on Dask).
+    """Segment many studies (resumable, on Dask); OUT/report.html to review them.
 
-    Finished studies are skipped; one bad study never stops the cohort.
+    A study is a folder that segment reads: DICOM files of one study (any names, series in
+    sub-folders or not) or a NIfTI folder. Each study's outputs record the settings and inputs
+    that made them: a rerun measures again the studies whose model, erosion, slices, version or
+    input files differ, skips the others and says how many of each. One failing study never
+    stops the others; Ctrl-C stops cleanly (exit 130) and a rerun resumes.
 
-    Example: vertebrafat cohort /data/cohort out/cohort --workers 2
+    Example: vertebrafat cohort /data/cohort out/cohort --dry-run
+
+    Example: vertebrafat cohort /data/cohort out/cohort --workers 4
+
+    Example: vertebrafat cohort /data/cohort out/cohort --scheduler tcp://10.0.0.5:8786
     """
-    from vertebrafat.workflows.cohort import run_cohort
-    from vertebrafat.workflows.display import cohort_table
+    from vertebrafat.core.errors import Interrupted
+    from vertebrafat.workflows.cohort import find_plan, run_cohort
+    from vertebrafat.workflows.display import cohort_plan_table, cohort_summary, cohort_table
 
-    with progress_bar(quiet=as_json) as bar:
-        task = bar.add_task("studies", total=None)
-        outcomes = run_cohort(
-            root, out, model_path=None if model is None else str(model), workers=workers,
-            scheduler=scheduler, erosion_mm=erosion_mm, slices=slices,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    found = [o.__dict__ for o in outcomes]
+    settings: dict[str, Any] = {"model_path": None if model is None else str(model),
+                                "erosion_mm": erosion_mm, "slices": slices}
+    if dry_run:
+        plan = find_plan(root, out, **settings)
+        emit(plan.rows(), as_json=as_json, tables=[cohort_plan_table(plan)])
+        return
+    with long_progress("cohort", quiet=as_json, every=log_every, seconds=log_seconds) as bar:
+        try:
+            run = run_cohort(
+                root, out, workers=workers, scheduler=scheduler, **settings,
+                on_plan=lambda plan: bar.start(len(plan.jobs()), notes=plan.notes()),
+                on_outcome=lambda o: bar.advance(failed=o.status == "error", note=o.note()))
+        except Interrupted as exc:
+            say(f"interrupted: {exc}")
+            raise typer.Exit(130) from None
+    found = [o.__dict__ for o in run.outcomes]
     emit(found, as_json=as_json, tables=[cohort_table(found)])
+    if not as_json:
+        say(cohort_summary(run.counts(), run.seconds, [str(f) for f in run.files.values()]))
 
 
 def without_debug(args: Sequence[str]) -> tuple[list[str], bool]:

@@ -548,6 +548,23 @@ def test_no_anchor_is_one_weak_cue_and_uncertain() -> None:
     }
 
 
+def test_two_bodies_fused_through_their_disc_make_the_naming_uncertain() -> None:
+    """MyoSegmenTUM myo35 (a fold model's mask): L4 and L5 fused into one body the size of two,
+    so the count from the sacrum was one short and every name one level off, without a flag."""
+    truth, spans = stack(6, sacrum=True)  # T12, L1..L5, sacrum
+    truth[1:6, spans[4][1] : spans[5][0], 2:10] = 5  # the L4/L5 disc filled: one body
+    result = label_vertebrae(truth > 0, AFFINE)
+    naming = result.naming()
+    assert naming["cues"] == [
+        {"cue": "sacrum_shape", "strength": "strong", "verdict": "agrees"},
+        {"cue": "body_sizes", "strength": "strong", "verdict": "disagrees"},
+    ]
+    assert naming["confidence"] == "low" and "uncertain_level" in result.study_flags
+    # the same spine with the disc cut names right and stays certain
+    whole, _ = stack(6, sacrum=True)
+    assert label_vertebrae(whole > 0, AFFINE).study_flags == ()
+
+
 @pytest.mark.parametrize(("fused", "confidence"), [(False, "medium"), (True, "low")])
 def test_tail_grown_over_a_full_body_is_a_weak_cue(fused: bool, confidence: str) -> None:
     """When the sacral tail had to grow over a full-sized body fused to it (a bridged L5/S1

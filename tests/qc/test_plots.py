@@ -6,7 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vertebrafat.qc.plots import bland_altman_figure, pr_figure, roc_figure
+from vertebrafat.qc.plots import (
+    bland_altman_figure,
+    distribution_figure,
+    pr_figure,
+    roc_figure,
+)
 from vertebrafat.stats.agreement import bland_altman
 from vertebrafat.stats.roc import roc_analysis
 from vertebrafat.workflows.evaluate import save_figure
@@ -51,3 +56,14 @@ def test_bland_altman_axes_say_which_is_subtracted_from_which() -> None:
     assert ax.get_xlabel() == "Mean of auto and manual (pp)"
     # the points are auto - manual: the 30 vs 12 pair sits at +18, not -18
     np.testing.assert_allclose(ax.collections[1].get_offsets()[0], [21.0, 18.0])
+
+
+def test_distribution_figure_boxes_points_and_marked_values() -> None:
+    fig = distribution_figure({"L1": [30.0, 31.0, 32.0, np.nan], "L2": [], "L3": [40.0, 90.0]},
+                              highlight={"L3": [90.0]})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["L1\n(n = 3)", "L3\n(n = 2)"]
+    points, marked = ax.collections[0], ax.collections[2]
+    np.testing.assert_allclose(points.get_offsets()[:, 1], [30.0, 31.0, 32.0])
+    np.testing.assert_allclose(marked.get_offsets(), [[2.0, 90.0]])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["outlier"]

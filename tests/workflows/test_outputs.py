@@ -73,6 +73,33 @@ def test_a_failure_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_extra_files_are_moved_in_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    moved: list[str] = []
+    replace = outputs.os.replace
+
+    def record(src: str, dst: Path) -> None:
+        if Path(dst).parent.name == "out":  # not the atomic writes into the staging folder
+            moved.append(Path(dst).name)
+        replace(src, dst)
+
+    monkeypatch.setattr(outputs.os, "replace", record)
+    paths = write_study_outputs(small_result(), tmp_path / "out",
+                                extra={"qc_thumb.jpg": b"thumb", "run.json": b"{}\n"})
+    assert moved[-2:] == ["qc_thumb.jpg", "run.json"] and len(moved) == 9
+    assert paths["run.json"].read_bytes() == b"{}\n"
+
+
+def test_thumbnail_is_a_small_jpeg() -> None:
+    from io import BytesIO
+
+    from PIL import Image
+
+    from vertebrafat.io.label_tables import thumbnail_bytes
+
+    picture = Image.open(BytesIO(thumbnail_bytes(small_result().qc, width=100)))
+    assert picture.format == "JPEG" and picture.width == 100
+
+
 def test_label_tables_name_and_colour_the_lumbar_levels() -> None:
     itk = itksnap_label_table().splitlines()
     assert '   20   230   25   75        1  1  1    "L1"' in itk

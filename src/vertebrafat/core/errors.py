@@ -28,3 +28,9 @@ class ModelError(VertebrafatError):
 
 class OutputError(VertebrafatError):
     """An output cannot be written: a file where a folder should be, no permission, disk full."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a long run after it had put what was done in order; ``str()`` is one line
+    saying how far it got and how to go on. A ``KeyboardInterrupt``, so a script stops as on
+    any Ctrl-C; the CLI prints the line and exits with 130."""

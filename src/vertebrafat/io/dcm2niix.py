@@ -31,12 +31,7 @@ from vertebrafat.io.dicom_roles import (
     Vendor,
     series_role,
 )
-from vertebrafat.io.nifti import save_volume
-
-
-def _nifti_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and (p.name.endswith(".nii.gz") or p.name.endswith(".nii")))
+from vertebrafat.io.nifti import nifti_files, save_volume
 
 
 def _stem(path: Path) -> str:
@@ -75,7 +70,7 @@ def sidecar_roles(folder: Path) -> dict[str, Path]:
         ``--water``/``--fat``/``--ff``/``--r2star``).
     """
     found: dict[str, Path] = {}
-    for nii in _nifti_files(folder):
+    for nii in nifti_files(folder):
         meta = read_sidecar(nii)
         image_type = meta.get("ImageType", [])
         types = [str(v) for v in image_type] if isinstance(image_type, list) else []

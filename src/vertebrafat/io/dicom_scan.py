@@ -18,14 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_frames import (
-    FrameView,
-    frames_of,
-    image_type,
-    is_enhanced,
-    philips_image_type,
-)
-from vertebrafat.io.dicom_geometry import Broken, file_of, tag_int, tag_numbers, tag_value
+from vertebrafat.io.dicom_files import dicom_files, read_image_file
+from vertebrafat.io.dicom_frames import FrameView, image_type, philips_image_type
+from vertebrafat.io.dicom_geometry import Broken, tag_int, tag_numbers, tag_value
 from vertebrafat.io.dicom_roles import series_role
 from vertebrafat.io.dicom_values import image_component
 
@@ -105,14 +100,14 @@ def scan_series(folder: Path) -> list[Series]:
         with a non-integer SeriesNumber, an enhanced object whose frame count and functional
         groups disagree.
     """
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    files = dicom_files(folder)
     if not files:
         raise InputError(f"{folder}: empty folder (no files)")
     groups: dict[str, Series] = {}
     orphans: list[str] = []
     n_non_dicom = 0
     for path in files:
-        kind, ds = _read_file(path)
+        kind, ds = read_image_file(path)
         if kind == "not-dicom":
             n_non_dicom += 1
         elif kind == "unreadable":
@@ -236,56 +231,3 @@ def _echo_number(ds: Any) -> int | None:
     except InputError:
         return None
     return None if value is None else int(value[0])
-
-
-def _read_file(path: Path) -> tuple[str, Any]:
-    """``(kind, dataset)``: kind is image, enhanced (multi-frame with functional groups; the
-    dataset is then its list of frames), not-dicom, unreadable, truncated, unplaced (pixels
-    but no position), no-pixels (position but no pixels) or other."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path)
-    except InvalidDicomError:
-        return "not-dicom", None
-    except Exception:  # truncated or corrupt file: pydicom raises many types
-        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
-        return "unreadable", None
-    has_pixels, has_position = "PixelData" in ds, "ImagePositionPatient" in ds
-    if is_enhanced(ds):
-        has_position = True  # positions are per frame
-    if not has_pixels and _image_storage(ds):  # cut before its pixels, or before its UIDs
-        if "SeriesInstanceUID" in ds and not is_enhanced(ds):
-            return "no-pixels", ds
-        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
-        return "unreadable", None
-    if not (has_pixels and has_position):
-        return ("other" if not (has_pixels or has_position) else
-                "unplaced" if has_pixels else "no-pixels"), ds
-    try:
-        ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
-    except Exception:
-        warnings.warn(f"{path}: truncated DICOM pixel data, file skipped", stacklevel=3)
-        return ("unreadable", None) if is_enhanced(ds) else ("truncated", ds)
-    if not is_enhanced(ds):
-        return "image", ds
-    try:
-        frames = frames_of(ds)
-    except InputError as exc:  # functional groups that contradict the frames: unusable
-        warnings.warn(f"{exc}; file skipped", stacklevel=3)
-        return "unreadable", None
-    return ("enhanced", frames) if frames else ("other", None)
-
-
-def _image_storage(ds: Any) -> bool:
-    """Whether the file says it is an image (its SOP class is one of the Image Storage ones)."""
-    from pydicom.uid import UID
-
-    try:
-        meta = getattr(ds, "file_meta", None)
-        uid = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get(
-            "SOPClassUID")
-    except Exception:  # a corrupt UID fails to decode in many ways
-        raise InputError(f"{file_of(ds)}: SOP class UID cannot be decoded") from None
-    return bool(uid) and "Image Storage" in UID(str(uid)).name

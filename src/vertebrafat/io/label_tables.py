@@ -1,4 +1,5 @@
-"""Viewer files that open a label map with level names and colours, and the QC PNG encoding.
+"""Viewer files that open a label map with level names and colours, and the QC picture's PNG and
+JPEG-thumbnail encodings.
 
 ``labels.itksnap.txt`` is an ITK-SNAP label description file (Segmentation > Import Label
 Descriptions); ``labels.ctbl`` a 3D Slicer colour table (load it, then pick it as the label
@@ -49,4 +50,20 @@ def png_bytes(rgb: npt.NDArray[np.uint8]) -> bytes:
 
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb), mode="RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def thumbnail_bytes(rgb: npt.NDArray[np.uint8], *, width: int = 280) -> bytes:
+    """JPEG encoding (quality 85) of an ``(H, W, 3)`` uint8 picture scaled to ``width`` pixels
+    (height in proportion; never enlarged): the cohort report's thumbnails."""
+    import io
+
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
+    if picture.width > width:
+        height = max(1, round(picture.height * width / picture.width))
+        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    picture.save(buf, format="JPEG", quality=85)
     return buf.getvalue()

@@ -22,6 +22,16 @@ from vertebrafat.core.types import Affine
 from vertebrafat.io.atomic import write_bytes_atomic
 
 
+def nifti_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The ``.nii`` and ``.nii.gz`` files directly in ``folder`` (not below it), sorted.
+
+    A folder holding any is a NIfTI study to :func:`vertebrafat.io.study.read_study` (which
+    then finds the roles by name or by dcm2niix sidecar, or says that no water image is there).
+    """
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and (p.name.endswith(".nii.gz") or p.name.endswith(".nii")))
+
+
 def read_nifti(path: str | os.PathLike[str], *, as_float32: bool = True) -> (
     tuple[npt.NDArray[np.generic], Affine]
 ):

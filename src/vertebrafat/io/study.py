@@ -24,6 +24,7 @@ from vertebrafat.core.types import Volume
 from vertebrafat.io.dcm2niix import read_sidecar, sidecar_roles
 from vertebrafat.io.dicom_roles import vendor_of
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
+from vertebrafat.io.nifti import nifti_files
 from vertebrafat.io.orientation import check_nifti_sagittal, read_on_grid, read_slices_first
 
 PathLike = str | os.PathLike[str]
@@ -82,7 +83,7 @@ def read_study(
         files.setdefault("water", base)
     elif not explicit:
         found = _role_files(base) or sidecar_roles(base)
-        if not found and any(base.glob("*.nii*")):
+        if not found and nifti_files(base):
             raise InputError(
                 f"{base}: NIfTI files but no water image (expected water.nii.gz, a dcm2niix "
                 "JSON sidecar naming the water series, or --water)"

@@ -7,6 +7,7 @@ Save them with :func:`vertebrafat.workflows.evaluate.save_figure`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -95,5 +96,44 @@ def bland_altman_figure(
            ylabel=f"Difference {name_a} − {name_b} ({unit})",
            title=f"{title} (n = {stats.n})")
     ax.legend(loc="best", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def distribution_figure(
+    values: Mapping[str, npt.ArrayLike],
+    *,
+    highlight: Mapping[str, npt.ArrayLike] | None = None,
+    title: str = "BMF per level",
+    unit: str = "%",
+) -> Figure:
+    """Box plot per group (e.g. level -> every study's BMF) with each value drawn as a point.
+
+    Boxes: quartiles and median, whiskers to the last value within 1.5 IQR (Tukey). Points
+    are spread sideways by a fixed pattern (no randomness: same values, same picture);
+    ``highlight`` marks some values per group (e.g. cohort outliers) as red crosses. Empty
+    groups and NaN values are left out; the group's count is under its name.
+    """
+    names = [k for k, v in values.items() if np.isfinite(np.asarray(v, dtype=float)).any()]
+    fig = _figure((max(4.0, 1.0 + 0.9 * len(names)), 4.0))
+    ax = fig.add_subplot()
+    data = [np.asarray(values[k], dtype=np.float64) for k in names]
+    data = [d[np.isfinite(d)] for d in data]
+    if data:
+        ax.boxplot(data, widths=0.55, showfliers=False, medianprops={"color": "k"})
+    labelled = False
+    for i, d in enumerate(data, start=1):
+        spread = ((np.arange(d.size) * 0.618034) % 1.0 - 0.5) * 0.35
+        ax.scatter(i + spread, d, s=10, color="C0", alpha=0.6, zorder=3)
+        marked = np.asarray((highlight or {}).get(names[i - 1], []), dtype=np.float64)
+        if marked.size:
+            ax.scatter(np.full(marked.size, float(i)), marked, s=40, color="C3", marker="x",
+                       zorder=4, label=None if labelled else "outlier")
+            labelled = True
+    ax.set_xticks(range(1, len(names) + 1),
+                  [f"{k}\n(n = {d.size})" for k, d in zip(names, data, strict=True)])
+    ax.set(ylabel=f"BMF ({unit})", title=title)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     return fig

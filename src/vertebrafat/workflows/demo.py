@@ -37,7 +37,7 @@ def run_demo(
     """Run the demo into ``out_dir``; returns the summary also written to ``summary.json``."""
     from vertebrafat.stats.agreement import agreement
     from vertebrafat.stats.repeatability import repeatability
-    from vertebrafat.workflows.cohort import run_cohort
+    from vertebrafat.workflows.cohort import StudyOutcome, run_cohort
     from vertebrafat.workflows.evaluate import evaluate_maps
     from vertebrafat.workflows.phantom_cohort import write_phantom_cohort
     from vertebrafat.workflows.reproduce import complete_rescans
@@ -49,9 +49,15 @@ def run_demo(
         first_scan_formats=["dicom-ge"],
         progress=(lambda name: progress(f"phantom {name}")) if progress else None,
     )
+    done: list[str] = []
+
+    def segmented(outcome: StudyOutcome) -> None:
+        done.append(outcome.name)
+        if progress is not None:
+            progress(f"segmented {outcome.name} ({len(done)} of this run)")
+
     outcomes = run_cohort(out / "phantom", out / "results", model_path=model_path, workers=0,
-                          progress=lambda d, t: progress(f"segmented {d}/{t}") if progress
-                          else None)
+                          on_outcome=segmented).outcomes
     # The DICOM copy of subject 1 is segmented too (it shows the DICOM path and seg.dcm) but
     # kept out of the statistics, where it would count subject 1 twice.
     auto = [r for o in outcomes if o.status != "error" and not o.name.endswith("dicom-ge")

@@ -244,12 +244,39 @@ def images_table(images: Sequence[Mapping[str, Any]]) -> TextTable:
 
 
 def cohort_table(outcomes: Sequence[Mapping[str, Any]]) -> TextTable:
-    """``cohort``: one row per study."""
+    """``cohort``: one row per study; failures with the exception's kind and the error line."""
     rows = tuple((str(o["status"]), str(o["name"]), str(o["n_levels"]), num(o["seconds"], 1),
-                  str(o["error"])) for o in outcomes)
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("ok", "skipped", "error")}
-    title = "Cohort: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+                  f"{o['kind']}: {o['error']}" if o.get("kind") else str(o["error"]))
+                 for o in outcomes)
+    counts = {s: sum(o["status"] == s for o in outcomes)
+              for s in ("ok", "skipped", "error", "pending")}
+    title = "Cohort: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "pending")
     return TextTable(title, ("status", "study", "levels", "seconds", "error"), rows)
+
+
+def cohort_plan_table(plan: Any) -> TextTable:
+    """``cohort --dry-run``: each study found (a ``CohortPlan``), its format, and what a run
+    would do and why."""
+    body = tuple((r["action"], r["name"], r["format"], r["reason"], r["study"])
+                 for r in plan.rows())
+    return TextTable(f"Cohort plan: {plan.summary()}", ("action", "study", "format", "why",
+                                                        "path"), body)
+
+
+def cohort_summary(counts: Mapping[str, int], seconds: float, files: Sequence[str]) -> str:
+    """The line ``cohort`` ends with: what happened to how many studies, time, files written.
+
+    >>> cohort_summary({"ok": 5, "skipped": 2, "error": 1, "pending": 0}, 12.34, ["o/a.csv"])
+    'cohort: 8 studies in 12.3 s: 5 measured, 2 skipped (done before), 1 failed; wrote o/a.csv'
+    """
+    total = sum(counts.values())
+    parts = [f"{counts.get('ok', 0)} measured",
+             f"{counts.get('skipped', 0)} skipped (done before)",
+             f"{counts.get('error', 0)} failed"]
+    if counts.get("pending"):
+        parts.append(f"{counts['pending']} not done")
+    return (f"cohort: {total} studies in {seconds:.1f} s: {', '.join(parts)}; wrote "
+            + " ".join(files))
 
 
 def validation_table(validation: Mapping[str, Any], *, title: str) -> TextTable:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -225,6 +226,8 @@ def evaluate_maps(
     plots: str | os.PathLike[str] | None = None,
     reference_name: str = _LABELS,
     prediction_name: str = _LABELS,
+    on_total: Callable[[int], None] | None = None,
+    on_subject: Callable[[str], None] | None = None,
 ) -> dict[str, object]:
     """``vertebrafat evaluate``: pair, load and evaluate every subject; pooled report.
 
@@ -232,7 +235,8 @@ def evaluate_maps(
     :func:`vertebrafat.stats.evaluation.summarise`'s dict plus ``n_subjects``, ``unpaired``
     {``reference``, ``prediction``}, ``slices``, ``threshold``, ``roc_bins`` and, with
     ``plots``, ``plots`` (the PNG paths ``roc.png`` and ``pr.png``, written when a
-    probability map was given).
+    probability map was given). ``on_total`` is called with the number of pairs once they are
+    known, ``on_subject`` with each pair's name as it is done (progress).
     """
     from vertebrafat.core.image import spacing_from_affine
     from vertebrafat.measure import sagittal_axis
@@ -241,12 +245,16 @@ def evaluate_maps(
     pairing = pair_maps(reference, prediction, reference_name=reference_name,
                         prediction_name=prediction_name)
     results = {}
+    if on_total is not None:
+        on_total(len(pairing.pairs))
     for pair in pairing.pairs:
         d = load_pair(pair)
         results[pair.name] = evaluate_pair(
             d.reference, d.prediction, spacing_mm=spacing_from_affine(d.affine),
             slice_axis=sagittal_axis(d.affine), probability=d.probability, slices=slices,
             annotated=d.annotated, threshold=threshold, roc_bins=roc_bins)
+        if on_subject is not None:
+            on_subject(pair.name)
     out = summarise(results, bins=roc_bins)
     out.update(n_subjects=len(results), slices=slices, threshold=threshold, roc_bins=roc_bins,
                unpaired={"reference": list(pairing.unpaired_reference),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ def write_study_outputs(
     out_dir: str | os.PathLike[str],
     *,
     dicom_source: str | os.PathLike[str] | None = None,
+    extra: Mapping[str, bytes] | None = None,
 ) -> dict[str, Path]:
     """Write every output of ``result`` into ``out_dir`` (created if needed), all or nothing.
 
@@ -47,12 +49,15 @@ def write_study_outputs(
         The DICOM folder (or file) the study came from; when given, ``seg.dcm`` is written with
         :func:`vertebrafat.io.seg.save_dicom_seg`. Defaults to ``image.meta.source`` for DICOM
         input, none otherwise.
+    extra : mapping, optional
+        More files, name -> bytes, moved into ``out_dir`` after all the others: a marker
+        among them (the cohort's ``run.json``) is there only when everything else is.
 
     Returns
     -------
     dict
         File role (``labels``, ``probability``, ``seg``, ``csv``, ``json``, ``qc``, ``itksnap``,
-        ``slicer``) -> final path.
+        ``slicer``) -> final path, and each ``extra`` name -> its path.
 
     Examples
     --------
@@ -69,6 +74,9 @@ def write_study_outputs(
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         names = _write_all(result, staging, dicom_source)
+        for name, data in (extra or {}).items():
+            write_bytes_atomic(staging / name, data)
+            names[name] = name
         final = {}
         with output_errors(out):
             out.mkdir(parents=True, exist_ok=True)

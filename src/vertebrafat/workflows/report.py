@@ -186,13 +186,15 @@ def load_rated_cohort(root: str | os.PathLike[str]) -> list[Any]:
         If no study or no rated study is found.
     """
     from vertebrafat.core.errors import InputError
+    from vertebrafat.io.discovery import find_study_folders
     from vertebrafat.io.nifti import read_nifti
-    from vertebrafat.workflows.cohort import find_studies
     from vertebrafat.workflows.evaluate import load_annotated
     from vertebrafat.workflows.loading import load_study
     from vertebrafat.workflows.reproduce import RatedStudy
 
-    images = [(f, load_study(f)) for f in find_studies(root) if not f.name.startswith("dicom")]
+    folders = [s.path for s in find_study_folders(root).studies if s.format == "nifti"
+               and any((s.path / n).is_file() for n in ("water.nii.gz", "water.nii"))]
+    images = [(f, load_study(f)) for f in folders]
     scans: dict[str, int] = {}
     for _, im in images:
         scans[im.meta.subject] = scans.get(im.meta.subject, 0) + 1

@@ -182,13 +182,13 @@ def _paired(
 
 def study_shaped_cohort(
     *, seed: int, scale: float = 1.0
-) -> Iterable[RatedStudy]:
+) -> ShapedCohort:
     """The phantom cohort shaped like the study: 11 + 26 rated test subjects, 8 rescanned.
 
     ``scale`` (0 < scale <= 1) shrinks every group (at least 2 subjects each) for quick runs.
     The 31 training subjects are not generated: the shipped model was trained beforehand (its
     card says on what). Subjects are indexed 31.. so they never coincide with training
-    indices. The studies are generated lazily, one at a time.
+    indices. The studies are generated lazily, one at a time; ``len()`` counts them.
 
     Raises
     ------
@@ -199,7 +199,21 @@ def study_shaped_cohort(
         raise InputError(f"reproduce: --scale must be in (0, 1] (a share of the study's "
                          f"cohort), got {scale:g}")
     sizes = {g: max(2, round(n * scale)) for g, n in STUDY_SHAPE.items() if g != "train"}
-    return _shaped_cohort(seed, sizes)
+    return ShapedCohort(seed, sizes)
+
+
+@dataclass(frozen=True)
+class ShapedCohort:
+    """The studies of :func:`study_shaped_cohort`, generated as they are iterated."""
+
+    seed: int
+    sizes: dict[str, int]
+
+    def __len__(self) -> int:
+        return self.sizes["test1"] + self.sizes["test2"] + 2 * self.sizes["rescan"]
+
+    def __iter__(self) -> Iterator[RatedStudy]:
+        return _shaped_cohort(self.seed, self.sizes)
 
 
 def _shaped_cohort(seed: int, sizes: dict[str, int]) -> Iterator[RatedStudy]:
