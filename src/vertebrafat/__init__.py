@@ -7,6 +7,7 @@ on first use)::
 
     image = vf.load_study("sub01/dicom")           # DICOM or NIfTI -> WaterFatImage
     sep = vf.separate(echoes, te_s, 3.0)           # multi-echo echoes -> water, fat, PDFF, R2*, B0
+    echoes = vf.load_dicom_echoes("sub01/echoes")  # multi-echo DICOM -> complex echoes
     result = vf.segment_study(image)               # segment, name L1-L5, measure, QC picture
     vf.write_study_outputs(result, "out/sub01")    # labels.nii.gz, seg.dcm, bmf.csv, qc.png
 
@@ -29,6 +30,8 @@ _API: dict[str, str] = {
     "WaterFatImage": "vertebrafat.core.image",
     "LevelMeasurement": "vertebrafat.core.schema",
     "load_study": "vertebrafat.workflows.loading",
+    "describe_input": "vertebrafat.workflows.loading",
+    "load_dicom_echoes": "vertebrafat.io.dicom_echoes",
     "load_model": "vertebrafat.workflows.loading",
     "segment_study": "vertebrafat.workflows.study",
     "analyse_study": "vertebrafat.workflows.study",
@@ -63,10 +66,12 @@ __all__ = [
     "analyse_study",
     "bland_altman",
     "bmf_table",
+    "describe_input",
     "dice",
     "evaluate_pair",
     "generate_subject",
     "label_vertebrae",
+    "load_dicom_echoes",
     "load_model",
     "load_study",
     "load_table",
@@ -85,6 +90,7 @@ __all__ = [
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.core.image import WaterFatImage
     from vertebrafat.core.schema import LevelMeasurement
+    from vertebrafat.io.dicom_echoes import load_dicom_echoes
     from vertebrafat.io.echoes import read_echoes
     from vertebrafat.io.nifti import save_labels
     from vertebrafat.io.table import load_table, save_table
@@ -98,7 +104,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.stats.repeatability import repeatability
     from vertebrafat.waterfat.separate import separate
     from vertebrafat.workflows.cohort.run import run_cohort
-    from vertebrafat.workflows.loading import load_model, load_study
+    from vertebrafat.workflows.loading import describe_input, load_model, load_study
     from vertebrafat.workflows.outputs import write_study_outputs
     from vertebrafat.workflows.separate import separate_study
     from vertebrafat.workflows.study import analyse_study, segment_study

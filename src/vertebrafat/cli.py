@@ -194,16 +194,18 @@ def info(
 ) -> None:
     """Series, roles, geometry, FF scale and vendor of a study.
 
-    What was found in a study: series and their roles, geometry, spacing, FF scale, vendor.
+    What was found in a study: series and their roles, geometry, spacing, FF scale, vendor;
+    for DICOM every image stack (role, echo time, magnitude/phase, frames of enhanced files,
+    value mapping). A DICOM folder of echoes without water is described with what a
+    water-fat study still needs.
 
     Example: vertebrafat info /data/sub01/dicom --json
     """
-    from vertebrafat.io.study import describe_study
     from vertebrafat.workflows.display import study_tables
-    from vertebrafat.workflows.loading import load_study
+    from vertebrafat.workflows.loading import describe_input
 
     kwargs = study_kwargs(series, ff_scale, allow_orientation, water, fat, ff, r2star)
-    d = describe_study(load_study(study, **kwargs))
+    d = describe_input(study, **kwargs)
     emit(d, as_json=as_json, tables=study_tables(d))
 
 # [phantom commands]
@@ -216,7 +218,9 @@ def phantom(
     seed: Annotated[int, typer.Option(help="Cohort seed (same seed -> same bytes).")] = 0,
     rescans: Annotated[bool, typer.Option("--rescans", help="Also a repositioned scan 2.")] = False,
     fmt: Annotated[list[str] | None, typer.Option(
-        "--format", help="nifti, dicom-ge, dicom-siemens, dicom-philips or all; repeatable.")
+        "--format", help="nifti, nifti-dcm2niix, dicom-ge, dicom-siemens, dicom-philips, "
+        "dicom-ge-enhanced, dicom-siemens-enhanced, dicom-philips-enhanced (multi-frame) or "
+        "all; repeatable.")
     ] = None,
     echoes: Annotated[bool, typer.Option("--echoes", help="Also write complex echoes.")] = False,
     preview: Annotated[bool, typer.Option("--preview", help="preview.png per scan.")] = False,

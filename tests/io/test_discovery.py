@@ -132,7 +132,7 @@ def test_inputs_compare_by_content_when_times_differ(
 
 
 def test_a_linked_series_is_read_once(tmp_path: Path, tiny_image: WaterFatImage) -> None:
-    from vertebrafat.io.dicom_read import dicom_files
+    from vertebrafat.io.dicom_files import dicom_files
 
     _dicom(tiny_image, tmp_path / "elsewhere", seed=7)
     study = tmp_path / "S1"

@@ -29,6 +29,7 @@ from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom_write_enhanced import save_enhanced_dicom_study
 from vertebrafat.phantom import generate_subject
 from vertebrafat.workflows.loading import load_study
 
@@ -63,7 +64,10 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     for vendor in VENDORS:
         save_dicom_study(image, root / vendor, vendor=vendor, patient_name="PHANTOM^P001",
                          patient_id="P001", uid_seed=3)
-    return {vendor: root / vendor for vendor in VENDORS}
+    # issue 19: the Philips layout as one enhanced multi-frame object (its water: 0501)
+    save_enhanced_dicom_study(image, root / "philips-enhanced", vendor="philips",
+                              patient_name="PHANTOM^P001", patient_id="P001", uid_seed=3)
+    return {name: root / name for name in (*VENDORS, "philips-enhanced")}
 
 
 @pytest.fixture
@@ -290,7 +294,8 @@ def _outcome(folder: Path) -> WaterFatImage | VertebrafatError:
 
 def _fails(folder: Path, error: type[VertebrafatError], *phrases: str) -> str:
     outcome = _outcome(folder)
-    assert type(outcome) is error, outcome
+    # isinstance: NotWaterFatError (issue 19) is the InputError of a folder without water
+    assert isinstance(outcome, error), outcome
     message = str(outcome).replace(f"{folder}/", "")
     for phrase in phrases:
         assert phrase in message, message
@@ -438,11 +443,23 @@ def test_single_slice_without_thickness(ge: Path) -> None:
            + " has no positive SliceThickness")
 
 
-def test_enhanced_multi_frame(ge: Path) -> None:
+def test_enhanced_multi_frame_reads_like_classic(ge: Path, studies: dict[str, Path]) -> None:
+    """Was refused (issue 15); enhanced objects are read since issue 19."""
     water_only(ge, keep=N_SLICES)
+    reference = _outcome(ge)
     enhanced(ge)
-    _fails(ge, InputError, "1001/enhanced.dcm: enhanced multi-frame DICOM (5 frames) is not "
-           "supported")
+    image = _outcome(ge)
+    assert isinstance(image, WaterFatImage) and isinstance(reference, WaterFatImage)
+    np.testing.assert_array_equal(image.water, reference.water)
+    np.testing.assert_allclose(image.affine, reference.affine, atol=1e-9)
+
+
+def test_enhanced_frame_count_contradicts_groups(ge: Path) -> None:
+    water_only(ge, keep=N_SLICES)
+    _edit(enhanced(ge), lambda ds: setattr(ds, "NumberOfFrames", 4))
+    with pytest.warns(UserWarning, match="NumberOfFrames 4 but 5 per-frame functional groups"):
+        with pytest.raises(InputError, match="no readable DICOM image"):
+            load_study(ge)
 
 
 def test_pydicom_test_files(tmp_path: Path) -> None:
@@ -451,14 +468,17 @@ def test_pydicom_test_files(tmp_path: Path) -> None:
     _fails(tmp_path, InputError, "no water series found")
 
 
-@pytest.mark.parametrize(("name", "extra", "phrase"), [
-    ("ge_dual_echo_abdomen", {}, "no water series found (series: series 5 'Ax T1 DualEcho"),
-    ("ge_dual_echo_abdomen", {"series": {"water": 5}}, "two images at one position"),
-    ("philips_enhanced_me_fieldmap", {},
-     "2001_WIP_fcMRI_Field_Mapping_e2_phMag.dcm: enhanced multi-frame DICOM (212 frames)"),
-    ("siemens_me_gre_magnitude", {}, "no water series found"),
-    ("siemens_me_gre_magnitude", {"series": {"water": 2}}, "two images at one position"),
-    ("siemens_me_gre_phase", {}, "no water series found"),
+@pytest.mark.parametrize(("name", "extra", "phrase"), [  # what the reader understands (issue 19)
+    ("ge_dual_echo_abdomen", {}, "2 echoes (TE 2.04, 4.21 ms), magnitude only: a water-fat "
+     "study needs 3 or more echoes with phase, or water/fat/FF series"),
+    ("ge_dual_echo_abdomen", {"series": {"water": 5}}, "--series water=5: series 5 'Ax T1 "
+     "DualEcho (out/in Phase' holds 2 image stacks (TE 2.04 ms, magnitude; TE 4.21 ms, "
+     "magnitude), not one water image per slice"),
+    ("philips_enhanced_me_fieldmap", {}, "series 2001 'fcMRI Field Mapping' -> ? (4 image "
+     "stacks)); 2 echoes (TE 2.30, 4.60 ms), magnitude and phase: a water-fat study needs"),
+    ("siemens_me_gre_magnitude", {}, "2 echoes (TE 5.19, 7.65 ms), magnitude only"),
+    ("siemens_me_gre_magnitude", {"series": {"water": 2}}, "holds 2 image stacks"),
+    ("siemens_me_gre_phase", {}, "1 echo (TE 7.65 ms), phase only"),
 ])
 def test_real_scanner_dicom(name: str, extra: dict[str, dict[str, int]], phrase: str) -> None:
     folder = REAL / name
@@ -528,7 +548,8 @@ MUTATIONS = st.one_of(
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(vendor=st.sampled_from(VENDORS), mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
+@given(vendor=st.sampled_from((*VENDORS, "philips-enhanced")),
+       mutations=st.lists(MUTATIONS, min_size=1, max_size=3))
 def test_mutated_study_ends_in_result_or_one_line(
     studies: dict[str, Path], vendor: str, mutations: list[Mutation]
 ) -> None:

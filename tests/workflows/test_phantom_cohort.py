@@ -108,7 +108,8 @@ def test_workers_below_one_is_input_error(tmp_path: Path) -> None:
     ("given", "expected"),
     [
         pytest.param(["all"], ("nifti", "dicom-ge", "dicom-siemens", "dicom-philips",
-                                  "nifti-dcm2niix"), id="all"),
+                                  "nifti-dcm2niix", "dicom-ge-enhanced", "dicom-siemens-enhanced",
+                                  "dicom-philips-enhanced"), id="all"),
         pytest.param(["dicom-ge", "nifti"], ("nifti", "dicom-ge"), id="ordered"),
     ],
 )

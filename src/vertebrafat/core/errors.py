@@ -13,6 +13,11 @@ class InputError(VertebrafatError):
     """A user-supplied file, folder, table or option is unusable."""
 
 
+class NotWaterFatError(InputError):
+    """A readable input that holds no water image (only echoes, or other series): ``info``
+    describes what it holds instead; every verb that needs the maps stops with this line."""
+
+
 class GeometryError(VertebrafatError):
     """Images that must share one voxel grid do not, or the orientation is unsupported."""
 

@@ -1,74 +1,26 @@
 """One DICOM series as a volume: each instance's geometry tags checked, slices ordered along the
-normal (never by name or InstanceNumber), RescaleSlope/Intercept applied, and the voxel -> RAS
-affine built. Every refusal is one line naming the file and the tag or the contradiction.
+normal (never by name or InstanceNumber), values mapped (:mod:`vertebrafat.io.dicom_values`),
+and the voxel -> RAS affine built. Every refusal is one line naming the file and the tag or the
+contradiction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.types import Affine, FloatArray, Volume
+from vertebrafat.io.dicom_tags import file_of, tag_int, tag_numbers, tag_value
+from vertebrafat.io.dicom_values import mapped_pixels
+
+__all__ = ["Broken", "file_of", "series_volume", "tag_int", "tag_numbers", "tag_value"]
 
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # A file the reader could not use but whose series is known: (path, position or None, why).
 Broken = tuple[str, FloatArray | None, str]
-
-
-def file_of(ds: Any) -> str:
-    """The path a dataset was read from (for messages)."""
-    return str(getattr(ds, "filename", None) or "<dataset>")
-
-
-def tag_value(ds: Any, keyword: str) -> Any:
-    """``ds.get(keyword)``, or an InputError naming the file when pydicom cannot decode it."""
-    try:
-        return ds.get(keyword)
-    except Exception:  # pydicom decodes lazily: a corrupt value fails here in many ways
-        raise InputError(f"{file_of(ds)}: {keyword} cannot be decoded") from None
-
-
-def tag_numbers(ds: Any, keyword: str, count: int) -> FloatArray | None:
-    """The value of ``keyword`` as ``count`` finite numbers; None when absent or empty.
-
-    Raises
-    ------
-    InputError
-        When the tag is present but not ``count`` finite numbers (names the file and value).
-    """
-    value = tag_value(ds, keyword)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    text = isinstance(value, (str, bytes))
-    values = list(value) if isinstance(value, Sequence) and not text else [value]
-    try:
-        numbers = np.array([float(v) for v in values], dtype=np.float64)
-    except (TypeError, ValueError):
-        numbers = np.full(0, np.nan)
-    if numbers.shape != (count,) or not np.all(np.isfinite(numbers)):
-        shown = " ".join(str(value).split())[:80]
-        raise InputError(f"{file_of(ds)}: {keyword} {shown} is not {count} finite number(s)")
-    return numbers
-
-
-def tag_int(ds: Any, keyword: str, default: int) -> int:
-    """An integer tag (SeriesNumber, NumberOfFrames); ``default`` when absent or empty.
-
-    Raises
-    ------
-    InputError
-        When present but not an integer.
-    """
-    value = tag_value(ds, keyword)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InputError(f"{file_of(ds)}: {keyword} {value!s:.40} is not an integer") from None
 
 
 def _instance(ds: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -94,13 +46,17 @@ def _instance(ds: Any) -> tuple[FloatArray, FloatArray, FloatArray]:
 
 
 def series_volume(
-    datasets: Sequence[Any], broken: Sequence[Broken], *, label: str, source: str, hint: str = ""
+    datasets: Sequence[Any], broken: Sequence[Broken], *, label: str, source: str, hint: str = "",
+    pixels: Callable[[Any], FloatArray] = mapped_pixels,
 ) -> tuple[Volume, Affine]:
     """Stack one series' instances into ``(slices, rows, cols)`` float32 and its affine.
 
-    ``broken`` are the series' files that could not be used (truncated, no position, no
-    pixels): tolerated only when another file holds their slice. ``label`` names the series,
-    ``source`` the study folder and ``hint`` ends the message on irregular slice steps.
+    ``datasets`` are single-frame images or frames of enhanced objects
+    (:class:`~vertebrafat.io.dicom_frames.FrameView`). ``broken`` are the series' files that
+    could not be used (truncated, no position, no pixels): tolerated only when another file
+    holds their slice. ``label`` names the series, ``source`` the study folder and ``hint``
+    ends the message on irregular slice steps. ``pixels`` reads one image's values (default:
+    through its value mapping, :func:`~vertebrafat.io.dicom_values.mapped_pixels`).
 
     Raises
     ------
@@ -138,7 +94,7 @@ def series_volume(
     lps[:3, 1] = iop[3:] * spacing[0]
     lps[:3, 2] = iop[:3] * spacing[1]
     lps[:3, 3] = pos[0]
-    planes = [_pixels(ds) for ds in ordered]
+    planes = [pixels(ds) for ds in ordered]
     for ds, plane in zip(ordered, planes, strict=True):
         if plane.shape != planes[0].shape:
             raise GeometryError(f"{file_of(ds)}: image of {plane.shape[0]}x{plane.shape[1]} "
@@ -184,27 +140,3 @@ def _slice_vector(
             f"of {label}"
         )
     return line / (len(ordered) - 1)
-
-
-def _pixels(ds: Any) -> FloatArray:
-    """One frame's pixels with RescaleSlope/Intercept applied (float64)."""
-    name = file_of(ds)
-    frames = tag_int(ds, "NumberOfFrames", 1)
-    if frames > 1:
-        raise InputError(f"{name}: {frames} frames in one file; multi-frame images are not "
-                         "supported (export single-frame images)")
-    slope_tag = tag_numbers(ds, "RescaleSlope", 1)
-    intercept_tag = tag_numbers(ds, "RescaleIntercept", 1)
-    slope = 1.0 if slope_tag is None else float(slope_tag[0])
-    intercept = 0.0 if intercept_tag is None else float(intercept_tag[0])
-    if slope == 0:
-        raise InputError(f"{name}: RescaleSlope is 0 (every pixel would be {intercept:g})")
-    arr = np.asarray(ds.pixel_array, dtype=np.float64)
-    if arr.ndim != 2:
-        raise InputError(f"{name}: pixel data of shape {arr.shape}; expected one grey-scale "
-                         "frame")
-    out = arr * slope + intercept
-    if not np.all(np.isfinite(out.astype(np.float32))):
-        raise InputError(f"{name}: pixel values overflow after RescaleSlope {slope:g} and "
-                         f"RescaleIntercept {intercept:g}")
-    return out

@@ -98,3 +98,37 @@ def series_role(image_type: Sequence[str], description: str) -> str | None:
             if any(k in names for k in group):
                 return role
     return None
+
+
+COMPONENTS: Final[tuple[str, ...]] = ("magnitude", "phase", "real", "imaginary")
+_COMPONENT_TOKENS: Final[dict[str, str]] = {
+    "M": "magnitude", "MAGNITUDE": "magnitude", "MAG": "magnitude",
+    "P": "phase", "PHASE": "phase", "PHA": "phase",
+    "R": "real", "REAL": "real", "I": "imaginary", "IMAGINARY": "imaginary", "IMAG": "imaginary",
+}
+# GE's private image type (0043,102F): 0 magnitude, 1 phase, 2 real, 3 imaginary
+_GE_COMPONENT: Final[dict[int, str]] = {0: "magnitude", 1: "phase", 2: "real", 3: "imaginary"}
+
+
+def component_from(
+    image_type: Sequence[str], complex_component: str = "", ge_code: int | None = None
+) -> str | None:
+    """Which part of the complex signal an image holds: ``magnitude``, ``phase``, ``real``,
+    ``imaginary``, or None when nothing says.
+
+    The enhanced ComplexImageComponent wins (``MIXED`` says nothing), then ImageType values
+    after the first two (Siemens ``M``/``P``, Philips ``M_FFE``/``P_SE``: the part before
+    ``_``), then GE's private image type code.
+
+    >>> component_from(["ORIGINAL", "PRIMARY", "P", "ND"]), component_from([], "MAGNITUDE")
+    ('phase', 'magnitude')
+    """
+    named = _COMPONENT_TOKENS.get(complex_component.strip().upper())
+    if named is not None:
+        return named
+    for value in list(image_type)[2:]:
+        token = str(value).strip().upper()
+        found = _COMPONENT_TOKENS.get(token) or _COMPONENT_TOKENS.get(token.split("_")[0])
+        if found is not None:
+            return found
+    return _GE_COMPONENT.get(ge_code) if ge_code is not None else None

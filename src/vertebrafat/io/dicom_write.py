@@ -91,7 +91,7 @@ def save_dicom_study(
         n = pixels.shape[0]
         order = rng.permutation(n) if shuffle_names else np.arange(n)
         for k in range(n):
-            ds = _slice_dataset(
+            ds = slice_dataset(
                 pixels[k], lps, k, vendor=vendor, description=description,
                 image_type=image_type, series_number=number, slope=slope, intercept=intercept,
             )
@@ -148,7 +148,59 @@ def stored_series(
     return out
 
 
-def _slice_dataset(
+def base_dataset(
+    *, vendor: Vendor, description: str, image_type: tuple[str, ...], series_number: int,
+    sop_class: UID = MR_IMAGE_STORAGE,
+) -> FileDataset:
+    """The attributes every image the phantom writes shares (no pixels, no geometry, no UIDs)."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID = sop_class
+    ds.Modality = "MR"
+    ds.Manufacturer = MANUFACTURER[vendor]
+    ds.ManufacturerModelName = MODEL_NAME[vendor]
+    ds.SoftwareVersions = f"vertebrafat {__version__} phantom writer"
+    ds.ImageType = list(image_type)
+    ds.SeriesDescription = description
+    ds.SeriesNumber = series_number
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = _DATE
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "120000"
+    ds.PatientBirthDate = ""
+    ds.PatientSex = "O"
+    ds.ReferringPhysicianName = ""
+    ds.BodyPartExamined = "LSPINE"
+    ds.ScanningSequence = "GR"
+    ds.SequenceVariant = "SP"
+    ds.MRAcquisitionType = "3D"
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    return ds
+
+
+def plane_geometry(lps: npt.NDArray[np.float64], k: int) -> dict[str, object]:
+    """ImageOrientationPatient, ImagePositionPatient, PixelSpacing and SliceThickness of slice
+    ``k`` of a volume whose voxel -> LPS affine is ``lps`` (values rounded as written)."""
+    col_step, row_step, slice_step = lps[:3, 2], lps[:3, 1], lps[:3, 0]
+    dc, dr, ds_mm = (float(np.linalg.norm(v)) for v in (col_step, row_step, slice_step))
+    position = lps[:3, 3] + k * slice_step
+    return {
+        "ImageOrientationPatient": [float(round(v, 8))
+                                    for v in (*col_step / dc, *row_step / dr)],
+        "ImagePositionPatient": [float(round(v, 6)) for v in position],
+        "PixelSpacing": [round(dr, 6), round(dc, 6)],
+        "SliceThickness": round(ds_mm, 6),
+        "SliceLocation": float(round(float(np.dot(position, np.cross(col_step / dc,
+                                                                       row_step / dr))), 6)),
+    }
+
+
+def slice_dataset(
     pixels: npt.NDArray[np.integer],
     lps: npt.NDArray[np.float64],
     k: int,
@@ -160,44 +212,16 @@ def _slice_dataset(
     slope: float,
     intercept: float,
 ) -> FileDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset("", {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID = MR_IMAGE_STORAGE
-    ds.Modality = "MR"
-    ds.Manufacturer = MANUFACTURER[vendor]
-    ds.ManufacturerModelName = MODEL_NAME[vendor]
-    ds.SoftwareVersions = f"vertebrafat {__version__} phantom writer"
-    ds.ImageType = list(image_type)
-    ds.SeriesDescription = description
-    ds.SeriesNumber = series_number
+    ds = base_dataset(vendor=vendor, description=description, image_type=image_type,
+                      series_number=series_number)
     ds.InstanceNumber = k + 1
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = _DATE
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = ds.AcquisitionTime = "120000"
-    ds.PatientBirthDate = ""
-    ds.PatientSex = "O"
-    ds.ReferringPhysicianName = ""
-    ds.BodyPartExamined = "LSPINE"
-    ds.ScanningSequence = "GR"
-    ds.SequenceVariant = "SP"
-    ds.MRAcquisitionType = "3D"
-    col_step, row_step, slice_step = lps[:3, 2], lps[:3, 1], lps[:3, 0]
-    dc, dr, ds_mm = (float(np.linalg.norm(v)) for v in (col_step, row_step, slice_step))
-    ds.ImageOrientationPatient = [float(round(v, 8)) for v in (*col_step / dc, *row_step / dr)]
-    ds.ImagePositionPatient = [float(round(v, 6)) for v in lps[:3, 3] + k * slice_step]
-    ds.PixelSpacing = [round(dr, 6), round(dc, 6)]
-    ds.SliceThickness = round(ds_mm, 6)
-    ds.SpacingBetweenSlices = round(ds_mm, 6)
-    ds.SliceLocation = float(round(float(np.dot(lps[:3, 3] + k * slice_step,
-                                                 np.cross(col_step / dc, row_step / dr))), 6))
+    geometry = plane_geometry(lps, k)
+    for keyword in ("ImageOrientationPatient", "ImagePositionPatient", "PixelSpacing",
+                    "SliceThickness"):
+        setattr(ds, keyword, geometry[keyword])
+    ds.SpacingBetweenSlices = geometry["SliceThickness"]
+    ds.SliceLocation = geometry["SliceLocation"]
     ds.Rows, ds.Columns = int(pixels.shape[0]), int(pixels.shape[1])
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
     ds.PixelRepresentation = 1 if pixels.dtype == np.int16 else 0
     if vendor == "philips":
         ds.RescaleSlope = f"{slope:.10g}"
@@ -205,6 +229,11 @@ def _slice_dataset(
         ds.RescaleType = "US"
     ds.PixelData = np.ascontiguousarray(pixels).tobytes()
     return ds
+
+
+def encode(ds: FileDataset) -> bytes:
+    """The bytes of ``ds`` as a DICOM file."""
+    return _encode(ds)
 
 
 def _encode(ds: FileDataset) -> bytes:

@@ -4,7 +4,9 @@ Written with plain pydicom (highdicom took about 1 s of a 4-5 s ``segment`` run,
 validating): a binary Segmentation instance with the structure highdicom writes and
 ``highdicom.seg.segread`` reads back (the tests do): one segment per level, one frame per
 (segment, slice) that holds any voxel, ordered by segment then position, each frame referencing
-its source water image; dimensions (Referenced Segment Number, Image Position Patient).
+its source water image; dimensions (Referenced Segment Number, Image Position Patient). A water
+series stored as an enhanced multi-frame object is referenced frame by frame (Referenced Frame
+Number).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
 from vertebrafat.core.types import Labels
 from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import atomic_path
+from vertebrafat.io.dicom_frames import FrameView, frames_of, image_type, is_enhanced
+from vertebrafat.io.dicom_roles import series_role
+from vertebrafat.io.dicom_scan import frame_role
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _SCT_LEVEL = {
@@ -38,13 +43,17 @@ def _water_datasets(image: WaterFatImage, source: Path) -> list[Any]:
     if water is None or water.series_uid is None:
         raise InputError(f"{source}: the study has no DICOM water series to reference")
     files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-    datasets = []
+    datasets: list[Any] = []
     for p in files:
         try:
             ds = pydicom.dcmread(p, stop_before_pixels=True)
         except Exception:  # non-DICOM or unreadable files were reported by the reader
             continue
-        if str(getattr(ds, "SeriesInstanceUID", "")) == water.series_uid:
+        if str(getattr(ds, "SeriesInstanceUID", "")) != water.series_uid:
+            continue
+        if is_enhanced(ds):
+            datasets.extend(_water_frames(ds))
+        else:
             datasets.append(ds)
     ras = np.asarray(image.affine)
     normal_lps = np.array([-1.0, -1.0, 1.0]) * ras[:3, 0]
@@ -55,6 +64,13 @@ def _water_datasets(image: WaterFatImage, source: Path) -> list[Any]:
             f"{image.shape[0]}"
         )
     return datasets
+
+
+def _water_frames(ds: Any) -> list[FrameView]:
+    """The water frames of an enhanced object: their own FrameType says water, or the object's
+    ImageType and description do (as :mod:`vertebrafat.io.dicom_scan` reads them)."""
+    whole = series_role(image_type(ds), str(ds.get("SeriesDescription") or ""))
+    return [f for f in frames_of(ds) if (frame_role(f) or whole) == "water"]
 
 
 def save_dicom_seg(
@@ -127,10 +143,10 @@ def save_dicom_seg(
     ds.ReferencedSeriesSequence = [
         _item(
             SeriesInstanceUID=first.SeriesInstanceUID,
-            ReferencedInstanceSequence=[_reference(d) for d in datasets],
+            ReferencedInstanceSequence=_references(datasets),
         )
     ]
-    ds.SourceImageSequence = [_reference(d) for d in datasets]
+    ds.SourceImageSequence = _references(datasets)
     organisation = uid("dimensions")
     ds.DimensionOrganizationSequence = [_item(DimensionOrganizationUID=organisation)]
     ds.DimensionIndexSequence = [
@@ -221,9 +237,32 @@ def _code(value: str, scheme: str, meaning: str) -> Any:
 
 
 def _reference(source: Any) -> Any:
-    return _item(
+    """An image reference; a frame of an enhanced object adds its Referenced Frame Number."""
+    item = _item(
         ReferencedSOPClassUID=source.SOPClassUID, ReferencedSOPInstanceUID=source.SOPInstanceUID
     )
+    if isinstance(source, FrameView):
+        item.ReferencedFrameNumber = source.frame_number
+    return item
+
+
+def _references(sources: list[Any]) -> list[Any]:
+    """One reference per instance: the frames of one enhanced object listed in one item."""
+    first: dict[str, Any] = {}
+    frames: dict[str, list[int]] = {}
+    for source in sources:
+        uid = str(source.SOPInstanceUID)
+        first.setdefault(uid, source)
+        if isinstance(source, FrameView):
+            frames.setdefault(uid, []).append(source.frame_number)
+    items = []
+    for uid, source in first.items():
+        item = _reference(source)
+        if uid in frames:
+            numbers = sorted(frames[uid])
+            item.ReferencedFrameNumber = numbers if len(numbers) > 1 else numbers[0]
+        items.append(item)
+    return items
 
 
 def _acquisition_equipment(source: Any, when: str) -> Any:

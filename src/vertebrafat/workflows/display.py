@@ -200,22 +200,47 @@ def measurement_table(rows: Sequence[LevelMeasurement], *, title: str = "") -> T
 
 
 def study_tables(d: Mapping[str, Any]) -> list[TextTable]:
-    """``info``: what was found in a study, then its series."""
-    def times(values: Sequence[Any], fmt: str = "{}") -> str:
-        return " × ".join(fmt.format(v) for v in values)
+    """``info``: what was found in a study, its series, then (DICOM) its image stacks: role,
+    echo, magnitude/phase, images or frames, and the value mapping that reads them."""
+    def times(values: Sequence[Any] | None, fmt: str = "{}") -> str:
+        return " × ".join(fmt.format(v) for v in values) if values else MISSING
 
-    fields = (("source", str(d["source"])), ("format", str(d["format"])),
+    fields = [("source", str(d["source"])), ("format", str(d["format"])),
               ("vendor", str(d["vendor"])), ("subject", str(d["subject"])),
-              ("scan", str(d.get("scan", ""))), ("channels", ", ".join(d["channels"])),
+              ("scan", str(d.get("scan") or MISSING)),
+              ("channels", ", ".join(d["channels"]) or MISSING),
               ("shape (voxels)", times(d["shape"])),
               ("spacing (mm)", times(d["spacing_mm"], "{:.3g}")),
-              ("orientation", str(d["orientation"])), ("FF scale", str(d["ff_scale"])),
-              ("field strength (T)", num(d.get("field_strength_t"), 1)))
+              ("orientation", str(d["orientation"] or MISSING)),
+              ("FF scale", MISSING if d["ff_scale"] is None else str(d["ff_scale"])),
+              ("field strength (T)", num(d.get("field_strength_t"), 1))]
+    if "images" in d:
+        fields += [("echoes", str(d.get("echoes") or MISSING)),
+                   ("water-fat study", "yes" if d.get("missing") is None
+                    else f"no: {d['missing']}")]
     series = tuple((str(s["number"]) if s["number"] is not None else str(s["source"]),
                     str(s["role"]), str(s["description"] or ""), str(s["slices"]))
                    for s in d["series"])
-    return [TextTable("Study", ("", "value"), fields, tuple(d["notes"])),
-            TextTable("Series", ("series", "role", "description", "slices"), series)]
+    tables = [TextTable("Study", ("", "value"), tuple(fields), tuple(d["notes"]))]
+    if series:
+        tables.append(TextTable("Series", ("series", "role", "description", "slices"), series))
+    if d.get("images"):
+        tables.append(images_table(d["images"]))
+    return tables
+
+
+def images_table(images: Sequence[Mapping[str, Any]]) -> TextTable:
+    """``info`` on DICOM: one row per image stack (a series, or one role, echo or component of
+    it); TE in ms with 2 decimals."""
+    def text(value: Any) -> str:
+        return MISSING if value is None else str(value)
+
+    rows = tuple((str(i["series"]), text(i["role"]), text(i["component"]), text(i["echo"]),
+                  num(i["te_ms"], 2), str(i["images"]), str(i["values"]), str(i["file"]))
+                 for i in images)
+    return TextTable("Image stacks (series split by role, echo and component)",
+                     ("series", "role", "component", "echo", "TE ms", "images", "values",
+                      "file"), rows)
 
 
 def cohort_table(outcomes: Sequence[Mapping[str, Any]]) -> TextTable:

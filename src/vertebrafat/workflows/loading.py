@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+from vertebrafat.core.errors import NotWaterFatError
 from vertebrafat.core.image import WaterFatImage
+from vertebrafat.io.dicom_inventory import dicom_inventory
 from vertebrafat.io.echoes import is_echo_study
 from vertebrafat.io.model import read_model
-from vertebrafat.io.study import read_study
+from vertebrafat.io.study import describe_study, read_study
 from vertebrafat.segmentation.model import SegmentationModel, open_session
 from vertebrafat.waterfat.fraction import with_derived_ff
 
@@ -68,6 +72,53 @@ def load_study(
         water=water, fat=fat, ff=ff, r2star=r2star,
     )
     return with_derived_ff(image)
+
+
+def describe_input(
+    path: PathLike | None,
+    *,
+    ff_scale: float | None = None,
+    series: Mapping[str, int] | None = None,
+    allow_orientation: bool = False,
+    water: PathLike | None = None,
+    fat: PathLike | None = None,
+    ff: PathLike | None = None,
+    r2star: PathLike | None = None,
+) -> dict[str, Any]:
+    """What ``vertebrafat info`` shows: the study as loaded (series, roles, geometry, FF scale),
+    and for DICOM every image stack (role, echo time, magnitude/phase, frames, value mapping)
+    with the echoes found; a DICOM folder without water (echoes only, other series) is
+    described, not refused, with what a water-fat study still needs (``missing``).
+
+    Parameters are those of :func:`load_study`.
+
+    Raises
+    ------
+    InputError, GeometryError
+        As :func:`load_study`, except for a DICOM folder that holds no water image.
+
+    Examples
+    --------
+    >>> import vertebrafat as vf
+    >>> d = vf.describe_input("dicom-real/ge_dual_echo_abdomen")  # doctest: +SKIP
+    >>> d["echoes"], d["missing"]  # doctest: +SKIP
+    ('2 echoes (TE 2.04, 4.21 ms), magnitude only', '2 echoes (TE 2.04, 4.21 ms), magnitude \
+only: a water-fat study needs 3 or more echoes with phase, or water/fat/FF series')
+    """
+    try:
+        image = load_study(path, ff_scale=ff_scale, series=series,
+                           allow_orientation=allow_orientation, water=water, fat=fat, ff=ff,
+                           r2star=r2star)
+    except NotWaterFatError:
+        found = dicom_inventory(Path(str(path)))
+        return {**found, "scan": "", "channels": [], "shape": None, "spacing_mm": None,
+                "orientation": None, "affine": None, "ff_scale": None, "series": [],
+                "notes": []}
+    described = describe_study(image)
+    if image.meta.format == "dicom":
+        found = dicom_inventory(Path(image.meta.source))
+        described.update(images=found["images"], echoes=found["echoes"], missing=None)
+    return described
 
 
 def load_model(path: PathLike | None = None, *, threads: int = 2) -> SegmentationModel:

@@ -12,6 +12,8 @@ Layout of ``OUT/P001`` (scan 1) or ``OUT/P001-scan2``::
                                                        ``affine``, ``field_strength_t``,
                                                        ``precession_clockwise`` (True)
     dicom-ge/ dicom-siemens/ dicom-philips/            when asked
+    dicom-ge-enhanced/ ... dicom-philips-enhanced/     when asked: the same series as enhanced
+                                                       multi-frame objects (Philips: one)
     nifti-dcm2niix/                                    when asked: the GE series as dcm2niix
                                                        converts them (slice axis last, sidecars)
 
@@ -41,6 +43,7 @@ from vertebrafat.phantom import PhantomStudy, subject_id
 
 FORMATS: tuple[str, ...] = (
     "nifti", "dicom-ge", "dicom-siemens", "dicom-philips", "nifti-dcm2niix",
+    "dicom-ge-enhanced", "dicom-siemens-enhanced", "dicom-philips-enhanced",
 )
 
 
@@ -134,9 +137,11 @@ def _write_into(study: PhantomStudy, folder: Path, formats: tuple[str, ...]) -> 
             save_dcm2niix_study(img, folder / fmt, vendor="ge", folder_name=img.meta.subject)
         elif fmt.startswith("dicom-"):
             from vertebrafat.io.dicom_write import save_dicom_study
+            from vertebrafat.io.dicom_write_enhanced import save_enhanced_dicom_study
 
-            vendor = fmt.removeprefix("dicom-")
-            save_dicom_study(
+            vendor = fmt.removeprefix("dicom-").removesuffix("-enhanced")
+            save = save_enhanced_dicom_study if fmt.endswith("-enhanced") else save_dicom_study
+            save(
                 img,
                 folder / fmt,
                 vendor=vendor,  # type: ignore[arg-type]

@@ -1,0 +1,111 @@
+"""Which files below a folder are DICOM images, told by content (any name, any extension):
+each file opened once, classified (image, enhanced multi-frame, truncated, unplaced...), and
+for the cohort's discovery, its StudyInstanceUID from the header alone.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from vertebrafat.core.errors import InputError
+from vertebrafat.io.dicom_frames import frames_of, is_enhanced
+from vertebrafat.io.dicom_tags import file_of
+
+
+def dicom_files(folder: Path) -> list[Path]:
+    """The files a DICOM study folder is made of: every file at any depth below ``folder``,
+    whatever its name or extension, hidden ones (``.name``) left out; sorted. Symbolic links
+    to folders are followed once (a folder reached twice is read once)."""
+    seen: set[str] = set()
+    found = []
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        found += [Path(here) / f for f in files if not f.startswith(".")
+                  and os.path.isfile(os.path.join(here, f))]
+    return sorted(found)
+
+
+def _open(path: Path, *, header_only: bool = False) -> tuple[str, Any]:
+    """``(kind, dataset)`` by content, without decoding pixels: kind is image, enhanced
+    (multi-frame with per-frame functional groups), not-dicom, unreadable, unplaced (pixels but
+    no position), no-pixels (position but no pixels) or other (DICOM that is no image:
+    DICOMDIR, reports). ``header_only`` leaves values over 1 KB (the pixel data) unread."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, defer_size="1 KB" if header_only else None)
+    except InvalidDicomError:
+        return "not-dicom", None
+    except Exception:  # truncated or corrupt file: pydicom raises many types
+        return "unreadable", None
+    enhanced = is_enhanced(ds)
+    has_pixels, has_position = "PixelData" in ds, enhanced or "ImagePositionPatient" in ds
+    if not has_pixels and _image_storage(ds):  # cut before its pixels, or before its UIDs
+        usable = "SeriesInstanceUID" in ds and not enhanced
+        return ("no-pixels", ds) if usable else ("unreadable", None)
+    if not (has_pixels and has_position):
+        return ("other" if not (has_pixels or has_position) else
+                "unplaced" if has_pixels else "no-pixels"), ds
+    return ("enhanced" if enhanced else "image"), ds
+
+
+def image_study_uid(path: Path) -> str | None:
+    """The StudyInstanceUID of a DICOM image file as the reader counts images (header only);
+    ``""`` for a DICOM file that cannot be parsed or names no study, None for a file that is
+    no DICOM image (not DICOM, or DICOM without pixel data)."""
+    try:
+        kind, ds = _open(path, header_only=True)
+    except InputError:  # a SOP class UID that cannot be decoded: the reader will name it
+        return ""
+    if kind == "unreadable":
+        return ""
+    if kind not in ("image", "enhanced", "unplaced"):
+        return None
+    return str(getattr(ds, "StudyInstanceUID", ""))
+
+
+def read_image_file(path: Path) -> tuple[str, Any]:
+    """``(kind, dataset)`` as :func:`_open` says, the pixels of an image decoded: a truncated
+    file fails there (kind ``truncated``; an enhanced object is then ``unreadable``), and an
+    enhanced object comes as its list of frames (:func:`vertebrafat.io.dicom_frames.frames_of`;
+    ``unreadable`` when its functional groups contradict its frames). Unreadable and truncated
+    files are warned about."""
+    kind, ds = _open(path)
+    if kind == "unreadable":
+        warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
+    if kind not in ("image", "enhanced"):
+        return kind, ds
+    try:
+        ds.pixel_array  # noqa: B018 - decode now: a truncated file fails here
+    except Exception:
+        warnings.warn(f"{path}: truncated DICOM pixel data, file skipped", stacklevel=3)
+        return ("unreadable", None) if kind == "enhanced" else ("truncated", ds)
+    if kind == "image":
+        return kind, ds
+    try:
+        frames = frames_of(ds)
+    except InputError as exc:  # functional groups that contradict the frames: unusable
+        warnings.warn(f"{exc}; file skipped", stacklevel=3)
+        return "unreadable", None
+    return ("enhanced", frames) if frames else ("other", None)
+
+
+def _image_storage(ds: Any) -> bool:
+    """Whether the file says it is an image (its SOP class is one of the Image Storage ones)."""
+    from pydicom.uid import UID
+
+    try:
+        meta = getattr(ds, "file_meta", None)
+        uid = (meta.get("MediaStorageSOPClassUID") if meta is not None else None) or ds.get(
+            "SOPClassUID")
+    except Exception:  # a corrupt UID fails to decode in many ways
+        raise InputError(f"{file_of(ds)}: SOP class UID cannot be decoded") from None
+    return bool(uid) and "Image Storage" in UID(str(uid)).name
