@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vertebrafat.core.errors import NotWaterFatError
+from vertebrafat.core.errors import InputError, NotWaterFatError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom_inventory import dicom_inventory
 from vertebrafat.io.echoes import is_echo_study
@@ -67,10 +67,19 @@ def load_study(
         from vertebrafat.workflows.separate import load_separated
 
         return load_separated(path)
-    image = read_study(
-        path, ff_scale=ff_scale, series=series, allow_orientation=allow_orientation,
-        water=water, fat=fat, ff=ff, r2star=r2star,
-    )
+    try:
+        image = read_study(
+            path, ff_scale=ff_scale, series=series, allow_orientation=allow_orientation,
+            water=water, fat=fat, ff=ff, r2star=r2star,
+        )
+    except NotWaterFatError as no_maps:
+        # a DICOM folder of multi-echo images: separate them, or say what is missing
+        from vertebrafat.workflows.separate import load_separated
+
+        try:
+            return load_separated(str(path))
+        except InputError:
+            raise no_maps from None
     return with_derived_ff(image)
 
 

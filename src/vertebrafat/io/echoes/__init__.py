@@ -51,8 +51,9 @@ def read_echoes(
     Parameters
     ----------
     path : path
-        A ``.mat`` (ISMRM toolbox), ``.npz`` (phantom), a 4D complex NIfTI file or a folder
-        of per-echo NIfTI files.
+        A ``.mat`` (ISMRM toolbox), ``.npz`` (phantom), a 4D complex NIfTI file, a folder
+        of per-echo NIfTI files, or a DICOM folder of multi-echo images (magnitude/phase or
+        real/imaginary, classic or enhanced multi-frame).
     field_strength_t : float, optional
         B0 (T); overrides the file's (needed when the file has none).
     precession_clockwise : bool, optional
@@ -78,13 +79,43 @@ def read_echoes(
         series = read_npz(p, field_strength_t=field_strength_t)
     elif p.is_file():
         series = read_complex_nifti(p, field_strength_t=field_strength_t)
-    else:
+    elif echo_files(p):
         series = read_echo_folder(p, field_strength_t=field_strength_t)
+    else:
+        series = read_dicom_echo_folder(p, field_strength_t=field_strength_t)
     if precession_clockwise is None:
         return series
     from dataclasses import replace
 
     return replace(series, precession_clockwise=precession_clockwise)
+
+
+def read_dicom_echo_folder(folder: Path, *, field_strength_t: float | None = None) -> (
+    EchoSeries
+):
+    """A DICOM folder's multi-echo images (:func:`vertebrafat.io.dicom_echoes.
+    load_dicom_echoes`: 3 or more echoes with phase) as an :class:`EchoSeries`. The sense of
+    precession is taken as clockwise (the vendors' phase sign is not in the files; pass
+    ``precession_clockwise`` when water and fat come out swapped).
+
+    Raises
+    ------
+    InputError
+        As ``load_dicom_echoes`` (one line saying how many echoes it found), or no field
+        strength in the files and none given.
+    """
+    from vertebrafat.io.dicom_echoes import load_dicom_echoes
+
+    found = load_dicom_echoes(folder)
+    strength = field_strength_t if field_strength_t is not None else found.field_strength_t
+    if strength is None:
+        raise InputError(f"{folder}: no MagneticFieldStrength in the files; give the field "
+                         "strength (--field-strength)")
+    return EchoSeries(
+        echoes=found.echoes, te_s=tuple(float(t) for t in found.echo_times_s),
+        field_strength_t=float(strength), affine=found.affine, source=str(folder),
+        format="dicom", subject=folder.name, notes=tuple(found.notes),
+    )
 
 
 def _is_4d_echo_nifti(p: Path) -> bool:
