@@ -66,7 +66,7 @@ def myo_study() -> WaterFatImage:
 def benchmark_study(folder: Path) -> tuple[Path, WaterFatImage, str]:
     """Write a 20-slice 256x256 GE-style DICOM study: the phantom if it exists, else
     :func:`myo_study`. Returns the folder, the image and where it came from."""
-    from vertebrafat.io.dicom_write import save_dicom_study
+    from vertebrafat.io.dicom.write import save_dicom_study
 
     try:
         from vertebrafat.phantom import generate_subject  # type: ignore[import-not-found]

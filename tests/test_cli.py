@@ -252,7 +252,7 @@ def test_readme_label_list_has_every_level_of_the_label_table() -> None:
 
 def test_a_skipped_file_is_one_warning_line(tmp_path: Path, tiny_image: Any,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from vertebrafat.io.dicom_write import save_dicom_study
+    from vertebrafat.io.dicom.write import save_dicom_study
 
     written = save_dicom_study(tiny_image, tmp_path / "s", vendor="ge", patient_name="A^B",
                                patient_id="A", uid_seed=1)

@@ -31,7 +31,7 @@ _API: dict[str, str] = {
     "LevelMeasurement": "vertebrafat.core.schema",
     "load_study": "vertebrafat.workflows.loading",
     "describe_input": "vertebrafat.workflows.loading",
-    "load_dicom_echoes": "vertebrafat.io.dicom_echoes",
+    "load_dicom_echoes": "vertebrafat.io.dicom.echoes",
     "load_model": "vertebrafat.workflows.loading",
     "segment_study": "vertebrafat.workflows.study",
     "analyse_study": "vertebrafat.workflows.study",
@@ -90,7 +90,7 @@ __all__ = [
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from vertebrafat.core.image import WaterFatImage
     from vertebrafat.core.schema import LevelMeasurement
-    from vertebrafat.io.dicom_echoes import load_dicom_echoes
+    from vertebrafat.io.dicom.echoes import load_dicom_echoes
     from vertebrafat.io.echoes import read_echoes
     from vertebrafat.io.nifti import save_labels
     from vertebrafat.io.table import load_table, save_table

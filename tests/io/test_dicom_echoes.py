@@ -13,9 +13,9 @@ import pytest
 
 from conftest import sagittal_affine
 from vertebrafat.core.errors import GeometryError, InputError
-from vertebrafat.io.dicom_echoes import load_dicom_echoes
-from vertebrafat.io.dicom_write import save_dicom_study
-from vertebrafat.io.dicom_write_echoes import save_dicom_echoes
+from vertebrafat.io.dicom.echoes import load_dicom_echoes
+from vertebrafat.io.dicom.write import save_dicom_study
+from vertebrafat.io.dicom.write_echoes import save_dicom_echoes
 from vertebrafat.workflows.loading import describe_input, load_study
 
 TE_MS = np.array([1.2, 2.2, 3.2, 4.2, 5.2, 6.2])

@@ -1,6 +1,6 @@
 """Enhanced multi-frame DICOM (issue 19.1): each vendor layout written as Enhanced MR objects
-(io.dicom_write_enhanced) reads to the same voxels and affine as its classic twin
-(io.dicom_write), segments identically, and every broken enhanced object ends in one line."""
+(io.dicom.write_enhanced) reads to the same voxels and affine as its classic twin
+(io.dicom.write), segments identically, and every broken enhanced object ends in one line."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import pytest
 from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.io.dicom_write import save_dicom_study
-from vertebrafat.io.dicom_write_enhanced import save_enhanced_dicom_study
+from vertebrafat.io.dicom.write import save_dicom_study
+from vertebrafat.io.dicom.write_enhanced import save_enhanced_dicom_study
 from vertebrafat.workflows.loading import load_study
 
 VENDORS = ("ge", "siemens", "philips")

@@ -1,4 +1,4 @@
-"""DICOM study reading for every vendor layout, written by io.dicom_write (io/dicom_*.py)."""
+"""DICOM study reading for every vendor layout, written by io.dicom.write (io/dicom_*.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from vertebrafat.cli import main
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.io.dicom_roles import series_role
-from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom.roles import series_role
+from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.workflows.loading import load_study
 
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])

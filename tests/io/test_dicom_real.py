@@ -15,7 +15,7 @@ import pytest
 
 from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError
-from vertebrafat.io.dicom_echoes import load_dicom_echoes
+from vertebrafat.io.dicom.echoes import load_dicom_echoes
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dicom-real"
 NEEDS = "a water-fat study needs 3 or more echoes with phase, or water/fat/FF series"

@@ -19,8 +19,8 @@ import pytest
 from conftest import sagittal_affine
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import StudyMeta, WaterFatImage
-from vertebrafat.io.dicom_values import value_mapping
-from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom.values import value_mapping
+from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.measure import bmf_table
 from vertebrafat.workflows.loading import describe_input, load_study
 

@@ -13,7 +13,7 @@ import pytest
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dcm2niix import save_dcm2niix_study
-from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.io.discovery import (
     FoundStudy,
     find_study_folders,
@@ -132,7 +132,7 @@ def test_inputs_compare_by_content_when_times_differ(
 
 
 def test_a_linked_series_is_read_once(tmp_path: Path, tiny_image: WaterFatImage) -> None:
-    from vertebrafat.io.dicom_files import dicom_files
+    from vertebrafat.io.dicom.files import dicom_files
 
     _dicom(tiny_image, tmp_path / "elsewhere", seed=7)
     study = tmp_path / "S1"

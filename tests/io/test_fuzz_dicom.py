@@ -28,8 +28,8 @@ from pydicom.tag import Tag
 from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.io.dicom_write import save_dicom_study
-from vertebrafat.io.dicom_write_enhanced import save_enhanced_dicom_study
+from vertebrafat.io.dicom.write import save_dicom_study
+from vertebrafat.io.dicom.write_enhanced import save_enhanced_dicom_study
 from vertebrafat.phantom import generate_subject
 from vertebrafat.workflows.loading import load_study
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import myo_subjects
 from vertebrafat.core.errors import GeometryError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.io.nifti import save_labels, save_volume
 from vertebrafat.io.seg import save_dicom_seg
 from vertebrafat.workflows.loading import load_study

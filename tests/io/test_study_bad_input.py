@@ -12,7 +12,7 @@ import pytest
 
 from vertebrafat.cli import main
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.io.dicom_write import save_dicom_study
+from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.workflows.loading import load_study
 
 

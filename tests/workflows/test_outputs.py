@@ -110,7 +110,7 @@ def test_label_tables_name_and_colour_the_lumbar_levels() -> None:
 
 
 def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
-    from vertebrafat.io.dicom_write import save_dicom_study
+    from vertebrafat.io.dicom.write import save_dicom_study
     from vertebrafat.workflows.loading import load_study
     from vertebrafat.workflows.study import MaskSegmentation
 

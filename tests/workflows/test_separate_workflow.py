@@ -89,7 +89,7 @@ def test_a_multi_echo_dicom_folder_is_separated_like_its_echoes(
     """The DICOM input of the separation (issues 18 and 19): the same echoes written as each
     vendor's multi-echo DICOM (magnitude/phase, real/imaginary, enhanced frames) load and
     separate to the FF the echoes themselves give, and load_study separates such a folder."""
-    from vertebrafat.io.dicom_write_echoes import save_dicom_echoes
+    from vertebrafat.io.dicom.write_echoes import save_dicom_echoes
     from vertebrafat.io.echoes import read_echoes
 
     npz, truth = echo_file

@@ -6,7 +6,7 @@ series' ``ImageType``, ``SeriesDescription`` and ``Manufacturer``; the array has
 axes first (columns, then rows bottom to top) and the slice axis last, and the stored integers
 keep the scanner's scaling through ``scl_slope``/``scl_inter``. :func:`sidecar_roles` finds the
 water-fat roles of such a folder by the same vendor rules as DICOM
-(:func:`vertebrafat.io.dicom_roles.series_role`); :func:`save_dcm2niix_study` writes a study
+(:func:`vertebrafat.io.dicom.roles.series_role`); :func:`save_dcm2niix_study` writes a study
 that way (the phantom's ``nifti-dcm2niix`` format), so the reader is tested on the layout users
 have rather than the project's own.
 """
@@ -24,7 +24,7 @@ from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import MAP_ROLES, WaterFatImage
 from vertebrafat.core.types import Affine
 from vertebrafat.io.atomic import write_text_atomic
-from vertebrafat.io.dicom_roles import (
+from vertebrafat.io.dicom.roles import (
     MANUFACTURER,
     MODEL_NAME,
     SERIES_STYLE,
@@ -106,10 +106,10 @@ def save_dcm2niix_study(
     """Write ``image`` as dcm2niix converts ``vendor``'s DICOM export of it.
 
     One ``<folder_name>_<protocol>_<series>.nii.gz`` and ``.json`` per role, the stored integers
-    and rescale of :func:`vertebrafat.io.dicom_write.save_dicom_study` as ``scl_slope`` /
+    and rescale of :func:`vertebrafat.io.dicom.write.save_dicom_study` as ``scl_slope`` /
     ``scl_inter``, the array in dcm2niix's order (:func:`dcm2niix_axes`).
     """
-    from vertebrafat.io.dicom_write import stored_series
+    from vertebrafat.io.dicom.write import stored_series
 
     out = Path(out_dir)
     written: list[Path] = []

@@ -8,7 +8,7 @@ A folder is a study when :func:`vertebrafat.io.study.read_study` reads it as one
   is there). ``read_study`` reads nothing below it, so its sub-folders are searched on (the
   phantom keeps DICOM copies of a study in ``P001/dicom-ge/``: a study of its own).
 - **DICOM**: it holds DICOM images itself (recognised by content, any file name, with or
-  without extension: :func:`vertebrafat.io.dicom_files.image_study_uid`), or its DICOM images
+  without extension: :func:`vertebrafat.io.dicom.files.image_study_uid`), or its DICOM images
   lie in several sub-folders and all belong to one study (one ``StudyInstanceUID``: a study's
   series in sub-folders). ``read_study`` reads the whole tree below it, so nothing below it is
   another study. One image per folder is read (header only) for its ``StudyInstanceUID``: the
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_files import dicom_files, image_study_uid
+from vertebrafat.io.dicom.files import dicom_files, image_study_uid
 from vertebrafat.io.nifti import nifti_files
 
 StudyFormat = Literal["nifti", "dicom", "unknown"]

@@ -24,9 +24,9 @@ from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
 from vertebrafat.core.types import Labels
 from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import atomic_path
-from vertebrafat.io.dicom_frames import FrameView, frames_of, image_type, is_enhanced
-from vertebrafat.io.dicom_roles import series_role
-from vertebrafat.io.dicom_scan import frame_role
+from vertebrafat.io.dicom.frames import FrameView, frames_of, image_type, is_enhanced
+from vertebrafat.io.dicom.roles import series_role
+from vertebrafat.io.dicom.scan import frame_role
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _SCT_LEVEL = {
@@ -68,7 +68,7 @@ def _water_datasets(image: WaterFatImage, source: Path) -> list[Any]:
 
 def _water_frames(ds: Any) -> list[FrameView]:
     """The water frames of an enhanced object: their own FrameType says water, or the object's
-    ImageType and description do (as :mod:`vertebrafat.io.dicom_scan` reads them)."""
+    ImageType and description do (as :mod:`vertebrafat.io.dicom.scan` reads them)."""
     whole = series_role(image_type(ds), str(ds.get("SeriesDescription") or ""))
     return [f for f in frames_of(ds) if (frame_role(f) or whole) == "water"]
 

@@ -4,7 +4,7 @@ NIfTI: a folder with files named by role (``water``, ``fat``, ``ff``, ``r2star``
 ``.nii.gz``), a dcm2niix folder whose JSON sidecars name the roles
 (:mod:`vertebrafat.io.dcm2niix`), a single water file, or explicit paths; in any axis order
 (:func:`vertebrafat.io.orientation.read_slices_first`). DICOM: a folder searched recursively
-(see :mod:`vertebrafat.io.dicom_read`). An optional ``study.json`` (``{"subject": .., "scan":
+(see :mod:`vertebrafat.io.dicom.read`). An optional ``study.json`` (``{"subject": .., "scan":
 ..}``) in a NIfTI folder names the study; otherwise the subject is the folder name, scan "1".
 """
 
@@ -22,7 +22,7 @@ from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import MAP_ROLES, SeriesInfo, StudyMeta, WaterFatImage
 from vertebrafat.core.types import Volume
 from vertebrafat.io.dcm2niix import read_sidecar, sidecar_roles
-from vertebrafat.io.dicom_roles import vendor_of
+from vertebrafat.io.dicom.roles import vendor_of
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
 from vertebrafat.io.nifti import nifti_files
 from vertebrafat.io.orientation import check_nifti_sagittal, read_on_grid, read_slices_first
@@ -89,7 +89,7 @@ def read_study(
                 "JSON sidecar naming the water series, or --water)"
             )
         if not found:
-            from vertebrafat.io.dicom_read import load_dicom_study
+            from vertebrafat.io.dicom.read import load_dicom_study
 
             return load_dicom_study(
                 base, ff_scale=ff_scale, series=series, allow_orientation=allow_orientation

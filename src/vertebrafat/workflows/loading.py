@@ -15,7 +15,7 @@ from typing import Any
 
 from vertebrafat.core.errors import InputError, NotWaterFatError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.io.dicom_inventory import dicom_inventory
+from vertebrafat.io.dicom.inventory import dicom_inventory
 from vertebrafat.io.echoes import is_echo_study
 from vertebrafat.io.model import read_model
 from vertebrafat.io.study import describe_study, read_study

@@ -136,8 +136,8 @@ def _write_into(study: PhantomStudy, folder: Path, formats: tuple[str, ...]) -> 
 
             save_dcm2niix_study(img, folder / fmt, vendor="ge", folder_name=img.meta.subject)
         elif fmt.startswith("dicom-"):
-            from vertebrafat.io.dicom_write import save_dicom_study
-            from vertebrafat.io.dicom_write_enhanced import save_enhanced_dicom_study
+            from vertebrafat.io.dicom.write import save_dicom_study
+            from vertebrafat.io.dicom.write_enhanced import save_enhanced_dicom_study
 
             vendor = fmt.removeprefix("dicom-").removesuffix("-enhanced")
             save = save_enhanced_dicom_study if fmt.endswith("-enhanced") else save_dicom_study

@@ -93,7 +93,7 @@ def read_echoes(
 def read_dicom_echo_folder(folder: Path, *, field_strength_t: float | None = None) -> (
     EchoSeries
 ):
-    """A DICOM folder's multi-echo images (:func:`vertebrafat.io.dicom_echoes.
+    """A DICOM folder's multi-echo images (:func:`vertebrafat.io.dicom.echoes.
     load_dicom_echoes`: 3 or more echoes with phase) as an :class:`EchoSeries`. The sense of
     precession is taken as clockwise (the vendors' phase sign is not in the files; pass
     ``precession_clockwise`` when water and fat come out swapped).
@@ -104,7 +104,7 @@ def read_dicom_echo_folder(folder: Path, *, field_strength_t: float | None = Non
         As ``load_dicom_echoes`` (one line saying how many echoes it found), or no field
         strength in the files and none given.
     """
-    from vertebrafat.io.dicom_echoes import load_dicom_echoes
+    from vertebrafat.io.dicom.echoes import load_dicom_echoes
 
     found = load_dicom_echoes(folder)
     strength = field_strength_t if field_strength_t is not None else found.field_strength_t

@@ -1,6 +1,6 @@
 """Vendor conventions for water-fat DICOM series: how each role is named and scaled.
 
-One table serves the writer (:mod:`vertebrafat.io.dicom_write`) and the reader
+One table serves the writer (:mod:`vertebrafat.io.dicom.write`) and the reader
 (:func:`series_role`), so what we write is what we recognise. Conventions:
 
 - GE IDEAL-IQ: descriptions ``WATER: ...``, ``FAT: ...``, ``FatFrac: ...`` (FF stored x10,

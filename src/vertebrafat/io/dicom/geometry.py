@@ -1,5 +1,5 @@
 """One DICOM series as a volume: each instance's geometry tags checked, slices ordered along the
-normal (never by name or InstanceNumber), values mapped (:mod:`vertebrafat.io.dicom_values`),
+normal (never by name or InstanceNumber), values mapped (:mod:`vertebrafat.io.dicom.values`),
 and the voxel -> RAS affine built. Every refusal is one line naming the file and the tag or the
 contradiction.
 """
@@ -13,8 +13,8 @@ import numpy as np
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.types import Affine, FloatArray, Volume
-from vertebrafat.io.dicom_tags import file_of, tag_int, tag_numbers, tag_value
-from vertebrafat.io.dicom_values import mapped_pixels
+from vertebrafat.io.dicom.tags import file_of, tag_int, tag_numbers, tag_value
+from vertebrafat.io.dicom.values import mapped_pixels
 
 __all__ = ["Broken", "file_of", "series_volume", "tag_int", "tag_numbers", "tag_value"]
 
@@ -52,11 +52,11 @@ def series_volume(
     """Stack one series' instances into ``(slices, rows, cols)`` float32 and its affine.
 
     ``datasets`` are single-frame images or frames of enhanced objects
-    (:class:`~vertebrafat.io.dicom_frames.FrameView`). ``broken`` are the series' files that
+    (:class:`~vertebrafat.io.dicom.frames.FrameView`). ``broken`` are the series' files that
     could not be used (truncated, no position, no pixels): tolerated only when another file
     holds their slice. ``label`` names the series, ``source`` the study folder and ``hint``
     ends the message on irregular slice steps. ``pixels`` reads one image's values (default:
-    through its value mapping, :func:`~vertebrafat.io.dicom_values.mapped_pixels`).
+    through its value mapping, :func:`~vertebrafat.io.dicom.values.mapped_pixels`).
 
     Raises
     ------

@@ -1,8 +1,8 @@
 """Enhanced multi-frame DICOM (Enhanced MR Image Storage, Philips, Siemens XA, Canon) read as
 single-frame images: each frame becomes a :class:`FrameView` that answers ``get(keyword)`` the
 way a classic image does, from its per-frame functional groups, then the shared ones, then the
-object's own attributes. The readers (:mod:`vertebrafat.io.dicom_geometry`,
-:mod:`vertebrafat.io.dicom_values`) then need no second code path.
+object's own attributes. The readers (:mod:`vertebrafat.io.dicom.geometry`,
+:mod:`vertebrafat.io.dicom.values`) then need no second code path.
 
 Where each classic attribute lives in an enhanced object:
 
@@ -28,7 +28,7 @@ from typing import Any, Final
 import numpy as np
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_tags import file_of, tag_int, tag_value
+from vertebrafat.io.dicom.tags import file_of, tag_int, tag_value
 
 # classic keyword -> (functional group sequence, attribute inside its item)
 _GROUPS: Final[dict[str, tuple[str, str]]] = {

@@ -19,7 +19,7 @@ from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import write_bytes_atomic
-from vertebrafat.io.dicom_roles import (
+from vertebrafat.io.dicom.roles import (
     FF_FULL_SCALE,
     MANUFACTURER,
     MODEL_NAME,

@@ -2,7 +2,7 @@
 the stacks that each make one volume (:class:`Stack`: one role, echo and signal component).
 
 Classic single-frame files are one image each; an enhanced multi-frame object gives one image
-per frame (:mod:`vertebrafat.io.dicom_frames`), each with its own role (FrameType: water, fat,
+per frame (:mod:`vertebrafat.io.dicom.frames`), each with its own role (FrameType: water, fat,
 FF...), echo time and component (MAGNITUDE, PHASE...). Classic files share their series' role:
 images of one series whose ImageType or description name different roles are a contradiction,
 reported when it matters. Images of no water-fat role are split into echoes by EchoTime (or
@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_files import dicom_files, read_image_file
-from vertebrafat.io.dicom_frames import FrameView, image_type, philips_image_type
-from vertebrafat.io.dicom_geometry import Broken, tag_int, tag_numbers, tag_value
-from vertebrafat.io.dicom_roles import series_role
-from vertebrafat.io.dicom_values import image_component
+from vertebrafat.io.dicom.files import dicom_files, read_image_file
+from vertebrafat.io.dicom.frames import FrameView, image_type, philips_image_type
+from vertebrafat.io.dicom.geometry import Broken, tag_int, tag_numbers, tag_value
+from vertebrafat.io.dicom.roles import series_role
+from vertebrafat.io.dicom.values import image_component
 
 # What each kind of unusable file of a known series is called in messages.
 _WHY = {"truncated": "unreadable DICOM file", "unplaced": "ImagePositionPatient missing",

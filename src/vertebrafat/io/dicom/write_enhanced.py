@@ -29,8 +29,8 @@ from pydicom.uid import UID
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.atomic import write_bytes_atomic
-from vertebrafat.io.dicom_roles import SERIES_STYLE, VENDORS, Vendor
-from vertebrafat.io.dicom_write import base_dataset, encode, plane_geometry, stored_series, uid_from
+from vertebrafat.io.dicom.roles import SERIES_STYLE, VENDORS, Vendor
+from vertebrafat.io.dicom.write import base_dataset, encode, plane_geometry, stored_series, uid_from
 
 ENHANCED_MR_IMAGE_STORAGE = UID("1.2.840.10008.5.1.4.1.1.4.1")
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -70,7 +70,7 @@ def save_enhanced_dicom_study(
 ) -> list[Path]:
     """Write ``image`` as enhanced multi-frame objects in ``vendor``'s layout (module notes).
 
-    The values are those of :func:`vertebrafat.io.dicom_write.save_dicom_study` (the classic
+    The values are those of :func:`vertebrafat.io.dicom.write.save_dicom_study` (the classic
     twin with the same arguments), so both read to the same volumes.
 
     Returns

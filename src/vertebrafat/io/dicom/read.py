@@ -1,10 +1,10 @@
 """Read a water-fat DICOM study: files in any order and with any names, searched recursively.
 
-Images are grouped into series and stacks (:mod:`vertebrafat.io.dicom_scan`: classic files and
+Images are grouped into series and stacks (:mod:`vertebrafat.io.dicom.scan`: classic files and
 the frames of enhanced multi-frame objects alike), each stack given a role from ImageType or
-FrameType, SeriesDescription and vendor conventions (:mod:`vertebrafat.io.dicom_roles`), and
-turned into float32 volumes with a voxel -> RAS affine by :mod:`vertebrafat.io.dicom_geometry`,
-values through each vendor's mapping (:mod:`vertebrafat.io.dicom_values`).
+FrameType, SeriesDescription and vendor conventions (:mod:`vertebrafat.io.dicom.roles`), and
+turned into float32 volumes with a voxel -> RAS affine by :mod:`vertebrafat.io.dicom.geometry`,
+values through each vendor's mapping (:mod:`vertebrafat.io.dicom.values`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import numpy as np
 from vertebrafat.core.errors import GeometryError, InputError, NotWaterFatError
 from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
 from vertebrafat.core.types import Affine, Volume
-from vertebrafat.io.dicom_echoes import water_fat_gap
-from vertebrafat.io.dicom_geometry import series_volume, tag_numbers, tag_value
-from vertebrafat.io.dicom_roles import FF_FULL_SCALE, vendor_of
-from vertebrafat.io.dicom_scan import Series, Stack, scan_series, stacks_of
-from vertebrafat.io.dicom_values import value_mapping
+from vertebrafat.io.dicom.echoes import water_fat_gap
+from vertebrafat.io.dicom.geometry import series_volume, tag_numbers, tag_value
+from vertebrafat.io.dicom.roles import FF_FULL_SCALE, vendor_of
+from vertebrafat.io.dicom.scan import Series, Stack, scan_series, stacks_of
+from vertebrafat.io.dicom.values import value_mapping
 from vertebrafat.io.ff_scale import detect_ff_scale, ff_to_percent
 from vertebrafat.io.orientation import check_sagittal
 

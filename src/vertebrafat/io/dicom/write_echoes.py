@@ -26,8 +26,8 @@ from pydicom.dataset import FileDataset
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import Affine
 from vertebrafat.io.atomic import write_bytes_atomic
-from vertebrafat.io.dicom_write import encode, slice_dataset, uid_from
-from vertebrafat.io.dicom_write_enhanced import FrameStack, enhanced_dataset
+from vertebrafat.io.dicom.write import encode, slice_dataset, uid_from
+from vertebrafat.io.dicom.write_enhanced import FrameStack, enhanced_dataset
 
 EchoLayout = Literal["siemens", "ge", "philips-enhanced"]
 ECHO_LAYOUTS: Final[tuple[str, ...]] = ("siemens", "ge", "philips-enhanced")

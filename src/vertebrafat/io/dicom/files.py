@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_frames import frames_of, is_enhanced
-from vertebrafat.io.dicom_tags import file_of
+from vertebrafat.io.dicom.frames import frames_of, is_enhanced
+from vertebrafat.io.dicom.tags import file_of
 
 
 def dicom_files(folder: Path) -> list[Path]:
@@ -75,7 +75,7 @@ def image_study_uid(path: Path) -> str | None:
 def read_image_file(path: Path) -> tuple[str, Any]:
     """``(kind, dataset)`` as :func:`_open` says, the pixels of an image decoded: a truncated
     file fails there (kind ``truncated``; an enhanced object is then ``unreadable``), and an
-    enhanced object comes as its list of frames (:func:`vertebrafat.io.dicom_frames.frames_of`;
+    enhanced object comes as its list of frames (:func:`vertebrafat.io.dicom.frames.frames_of`;
     ``unreadable`` when its functional groups contradict its frames). Unreadable and truncated
     files are warned about."""
     kind, ds = _open(path)

@@ -13,7 +13,7 @@ One rule, the first that applies (each image or frame on its own):
 3. **RescaleSlope/RescaleIntercept**, else the stored values as they are.
 
 GE's FF stored x10 is not a tag: it is the full-scale hint of
-:data:`vertebrafat.io.dicom_roles.FF_FULL_SCALE`. Phase images are turned into radians by
+:data:`vertebrafat.io.dicom.roles.FF_FULL_SCALE`. Phase images are turned into radians by
 :func:`phase_radians`.
 """
 
@@ -27,15 +27,15 @@ import numpy as np
 
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import FloatArray
-from vertebrafat.io.dicom_frames import (
+from vertebrafat.io.dicom.frames import (
     PHILIPS_PRIVATE,
     image_type,
     philips_image_type,
     private_element,
     private_float,
 )
-from vertebrafat.io.dicom_roles import component_from
-from vertebrafat.io.dicom_tags import file_of, tag_int, tag_numbers, tag_value
+from vertebrafat.io.dicom.roles import component_from
+from vertebrafat.io.dicom.tags import file_of, tag_int, tag_numbers, tag_value
 
 MappingKind = Literal["real-world", "philips-scale", "rescale", "stored"]
 _GE_PRIVATE: Final[tuple[int, str, int]] = (0x0043, "GEMS_PARM_01", 0x2F)

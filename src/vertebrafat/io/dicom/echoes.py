@@ -1,10 +1,10 @@
 """Multi-echo gradient-echo DICOM as complex echoes: the DICOM input of a water-fat separation.
 
-Echo images are the stacks of no water-fat role (:mod:`vertebrafat.io.dicom_scan`): several
+Echo images are the stacks of no water-fat role (:mod:`vertebrafat.io.dicom.scan`): several
 echoes in one series or one series per echo, classic files or enhanced frames. Echoes are
 matched across series by echo time; each echo needs magnitude and phase, or real and
 imaginary, images on one voxel grid (magnitude/phase where one series gives both). Phase is
-brought to radians (:func:`vertebrafat.io.dicom_values.phase_radians`) and must fill most of a
+brought to radians (:func:`vertebrafat.io.dicom.values.phase_radians`) and must fill most of a
 turn (a phase image's background noise covers all of it), else its scale is not what the tags
 say.
 """
@@ -21,9 +21,9 @@ import numpy.typing as npt
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.types import Affine, FloatArray, Volume
-from vertebrafat.io.dicom_geometry import file_of, series_volume, tag_numbers
-from vertebrafat.io.dicom_scan import Stack, echo_time, scan_series, stacks_of
-from vertebrafat.io.dicom_values import mapped_pixels, phase_radians, phase_text, value_mapping
+from vertebrafat.io.dicom.geometry import file_of, series_volume, tag_numbers
+from vertebrafat.io.dicom.scan import Stack, echo_time, scan_series, stacks_of
+from vertebrafat.io.dicom.values import mapped_pixels, phase_radians, phase_text, value_mapping
 from vertebrafat.io.orientation import check_sagittal
 
 MIN_ECHOES = 3

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom_echoes import echo_summary, water_fat_gap
-from vertebrafat.io.dicom_frames import FrameView
-from vertebrafat.io.dicom_geometry import file_of, tag_int, tag_numbers, tag_value
-from vertebrafat.io.dicom_roles import vendor_of
-from vertebrafat.io.dicom_scan import Stack, scan_series, stacks_of
-from vertebrafat.io.dicom_values import phase_text, value_mapping
+from vertebrafat.io.dicom.echoes import echo_summary, water_fat_gap
+from vertebrafat.io.dicom.frames import FrameView
+from vertebrafat.io.dicom.geometry import file_of, tag_int, tag_numbers, tag_value
+from vertebrafat.io.dicom.roles import vendor_of
+from vertebrafat.io.dicom.scan import Stack, scan_series, stacks_of
+from vertebrafat.io.dicom.values import phase_text, value_mapping
 
 
 def dicom_inventory(folder: Path) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def dicom_inventory(folder: Path) -> dict[str, Any]:
     Raises
     ------
     InputError
-        As :func:`vertebrafat.io.dicom_scan.scan_series`, or a value mapping that cannot be
+        As :func:`vertebrafat.io.dicom.scan.scan_series`, or a value mapping that cannot be
         read (one line naming the file).
     """
     found = scan_series(folder)
