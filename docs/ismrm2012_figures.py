@@ -1,5 +1,6 @@
-"""Make ``docs/ismrm2012_case{12,13,15,16,17}.png``: water, fat, FF and field map of the five
-ISMRM 2012 challenge cases, separated with the defaults of ``vertebrafat separate``.
+"""Make ``docs/ismrm2012/ismrm2012_case{12,13,15,16,17}.png`` (not in the repository: the
+challenge data are not redistributed, nor are pictures of them): water, fat, FF and field map
+of the five ISMRM 2012 challenge cases, separated with the defaults of ``vertebrafat separate``.
 
 Run: ``python docs/ismrm2012_figures.py`` (needs ../shared/data/ismrm2012). Each figure shows
 every slice of its case, one row per slice (the cases have 3-5). ``--out DIR`` writes them
@@ -40,7 +41,7 @@ def figure(case: int) -> Image.Image:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "ismrm2012")
     args = parser.parse_args()
     for case in CASES:
         buf = io.BytesIO()
