@@ -336,11 +336,41 @@ def print_spines(name: str, totals: dict[str, int], spines: int) -> None:
     print(f"{'target (issue 14)':34s} {'>= 99 %':>16s} {'':>15s} {'0':>7s} {'<= 10 %':>19s}")
 
 
-def bench_cv(prefix: str) -> None:
+Totals = dict[str, int]
+ZERO: Totals = {"right": 0, "total": 0, "spine_right": 0, "shifted": 0, "silent": 0,
+                "uncertain_right": 0, "spines": 0}
+
+
+def add(totals: Totals, verdict: dict[str, int]) -> Totals:
+    out = {key: totals[key] + verdict.get(key, 0) for key in totals}
+    out["spines"] += 1
+    return out
+
+
+def without_mid_slice(seg: object, affine: np.ndarray) -> object:
+    """A predicted segmentation with its mid-sagittal slice (of the body mask) emptied in every
+    mask it carries: the model-side twin of the truth-mask scenario."""
+    from vertebrafat.core.image import array_axis_along
+
+    lr = array_axis_along(affine, 0)
+    mask = seg.mask  # type: ignore[attr-defined]
+    mid = round(float(np.argwhere(mask)[:, lr].mean()))
+    fields = {}
+    for name in ("mask", "sacrum", "ribs", "water_ribs"):
+        value = getattr(seg, name, None)
+        if value is not None:
+            value = value.copy()
+            np.moveaxis(value, lr, 0)[mid] = False
+            fields[name] = value
+    return replace(seg, **fields)  # type: ignore[type-var]
+
+
+def bench_cv(prefix: str) -> dict[str, Totals]:
     """Level naming of cross-validated fold models on the MyoSegmenTUM subjects each held out.
 
     ``prefix``: the fold models are ``PREFIX-f0`` ... ``PREFIX-f4`` (``train --fold K``), each
-    naming only its own held-out fifth, on its predicted masks, water only.
+    naming only its own held-out fifth, on its predicted masks, water only; as predicted and
+    with the mid-sagittal slice of the prediction emptied.
     """
     import json
 
@@ -348,11 +378,11 @@ def bench_cv(prefix: str) -> None:
     from vertebrafat.segmentation.inference import predict
     from vertebrafat.workflows.loading import load_model, load_study
 
-    totals = {"right": 0, "total": 0, "spine_right": 0, "shifted": 0, "silent": 0,
-              "uncertain_right": 0}
-    spines = 0
+    sets = {"MyoSegmenTUM CV, predicted": dict(ZERO),
+            "MyoSegmenTUM CV, - mid slice": dict(ZERO)}
     print(f"\nCross-validated level naming on MyoSegmenTUM ({prefix}-f0..f4, water only)")
-    print(f"{'fold':5s} {'subject':8s} {'named':>6s} {'anchor':>8s}  flags")
+    print(f"{'fold':5s} {'subject':8s} {'named':>6s} {'anchor':>8s} {'confidence':>10s}  flags "
+          "[- mid slice]")
     for k in range(5):
         onnx = Path(f"{prefix}-f{k}") / "vertebrafat-unet-default.onnx"
         if not onnx.is_file():
@@ -364,16 +394,58 @@ def bench_cv(prefix: str) -> None:
             if not (MYO / name / "labels.nii.gz").is_file():
                 continue
             image = load_study(MYO / name / "water.nii.gz")
-            result = label_segmentation(predict(net, image), image.affine)
+            seg = predict(net, image)
             truth = np.asarray(read_nifti(MYO / name / "labels.nii.gz", as_float32=False)[0])
+            result = label_segmentation(seg, image.affine)
             v = spine_verdict(truth, result.labels, result.study_flags)
-            totals = {key: totals[key] + v[key] for key in totals}
-            spines += 1
-            print(f"{k:<5d} {name:8s} {v['right']}/{v['total']:<4d} {result.anchor:>8s}  "
-                  f"{';'.join(result.study_flags)}")
-    if not spines:
-        return
-    print_spines("MyoSegmenTUM CV, predicted masks", totals, spines)
+            sets["MyoSegmenTUM CV, predicted"] = add(sets["MyoSegmenTUM CV, predicted"], v)
+            cut = label_segmentation(without_mid_slice(seg, image.affine), image.affine)
+            vc = spine_verdict(truth, cut.labels, cut.study_flags)
+            sets["MyoSegmenTUM CV, - mid slice"] = add(sets["MyoSegmenTUM CV, - mid slice"], vc)
+            print(f"{k:<5d} {name:8s} {v['right']}/{v['total']:<4d} {result.anchor:>8s} "
+                  f"{result.confidence:>10s}  {';'.join(result.study_flags) or '-'} "
+                  f"[{vc['right']}/{vc['total']} {';'.join(cut.study_flags) or '-'}]")
+    return sets
+
+
+PHANTOM_SETS = ((3, True), (11, False), (12, True))  # seeds never used in training (100, 7)
+
+
+def bench_phantom_sets(model_path: str | None, n: int) -> dict[str, Totals]:
+    """The shipped pipeline on held-out phantom cohorts: each seed, with and without
+    ``--hard``, all four maps and water alone, whole field of view and lumbar-only."""
+    from vertebrafat.phantom import generate_subject
+    from vertebrafat.segmentation.inference import predict
+    from vertebrafat.workflows.loading import load_model
+
+    net = load_model(model_path)
+    sets: dict[str, Totals] = {}
+    for seed, hard in PHANTOM_SETS:
+        for index in range(n):
+            study = generate_subject(seed=seed, index=index, config=phantom_config(hard))
+            for lumbar in (False, True):
+                image, truth = above_sacrum(study) if lumbar else (study.image, study.labels)
+                for water in (False, True):
+                    im = replace(image, fat=None, ff=None, r2star=None) if water else image
+                    result = label_segmentation(predict(net, im), im.affine)
+                    key = (f"phantom s{seed}{' hard' if hard else ''}"
+                           f"{' water' if water else ' 4 maps'}{' lumbar' if lumbar else ''}")
+                    v = spine_verdict(truth, result.labels, result.study_flags)
+                    sets[key] = add(sets.get(key, dict(ZERO)), v)
+    return sets
+
+
+def print_table(sets: dict[str, Totals]) -> None:
+    """The issue-14 table: vertebrae named right, spines shifted, silent, uncertain on right."""
+    print(f"\n{'set':34s} {'vertebrae right':>16s} {'spines shifted':>15s} {'silent':>7s} "
+          f"{'uncertain on right':>19s}")
+    for name, t in sets.items():
+        pct = 100 * t["right"] / max(t["total"], 1)
+        unc = 100 * t["uncertain_right"] / max(t["spine_right"], 1)
+        print(f"{name:34s} {t['right']:>4d}/{t['total']:<4d}{pct:5.1f}% "
+              f"{t['shifted']:>8d}/{t['spines']:<6d} {t['silent']:>7d} "
+              f"{t['uncertain_right']:>6d}/{t['spine_right']:<3d}{unc:5.1f}%")
+    print(f"{'target (issue 14)':34s} {'>= 99 %':>16s} {'':>15s} {'0':>7s} {'<= 10 %':>19s}")
 
 
 def main() -> None:
@@ -384,8 +456,12 @@ def main() -> None:
     parser.add_argument("--model", help="also name a model's predicted MyoSegmenTUM masks")
     parser.add_argument("--model-subjects", choices=("heldout", "all"), default="heldout")
     parser.add_argument("--cv", metavar="PREFIX",
-                        help="fold models PREFIX-f0..f4 each name their held-out MyoSegmenTUM "
-                             "subjects (water only); nothing else runs")
+                        help="the issue-14 table: fold models PREFIX-f0..f4 each name their "
+                             "held-out MyoSegmenTUM subjects (water only, as predicted and "
+                             "without the mid-sagittal slice), and the shipped model (or "
+                             "--model) names held-out phantom cohorts (--phantom N each: seeds "
+                             "3 hard, 11, 12 hard; 4 maps and water; whole and lumbar-only "
+                             "field of view); nothing else runs")
     parser.add_argument("--water-only", action="store_true",
                         help="pipeline on phantom subjects with the water image alone")
     parser.add_argument("--lumbar-only", action="store_true",
@@ -396,10 +472,14 @@ def main() -> None:
                              "vertebra each")
     args = parser.parse_args()
     if args.cv:
-        if not MYO.is_dir():
-            print(f"MyoSegmenTUM not found at {MYO}: skipped")
-            return
-        bench_cv(args.cv)
+        sets: dict[str, Totals] = {}
+        if MYO.is_dir():
+            sets.update(bench_cv(args.cv))
+        else:
+            print(f"MyoSegmenTUM not found at {MYO}: cross-validation skipped")
+        if args.phantom:
+            sets.update(bench_phantom_sets(args.model, args.phantom))
+        print_table(sets)
         return
     if not args.no_myo:
         bench_myosegmentum()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.phantom import generate_subject
+from vertebrafat.phantom import PhantomConfig, generate_subject
 from vertebrafat.segmentation.inference import Segmentation, predict
 from vertebrafat.workflows.loading import load_model
 from vertebrafat.workflows.study import StudyResult, analyse_study
@@ -70,14 +70,36 @@ def test_a_lumbar_only_view_is_named_from_the_t12_ribs(model) -> None:  # type: 
     assert naming["anchor"] == "t12" and naming["flags"] == ["no_sacrum"]
 
 
-def test_a_lumbar_only_water_image_is_right_but_uncertain(model) -> None:  # type: ignore[no-untyped-def]
-    """Water alone and no sacrum: only weak cues (the lowest body, ribs on water), so the names
-    come with ``uncertain_level``."""
+def test_a_lumbar_only_water_image_names_on_two_weak_cues(model) -> None:  # type: ignore[no-untyped-def]
+    """Water alone and no sacrum: two weak cues, the lowest body (L5) and the rib class on
+    water (T12), agree: the names stand at ``medium`` confidence."""
     image, truth = above_sacrum(3, 0)
     water = dataclasses.replace(image, fat=None, ff=None, r2star=None)
     result = run(water, lambda im: predict(model, im))
     assert names(truth, result.labelling.labels) == {lab: lab for lab in range(16, 25)}
+    naming = result.labelling.naming()
+    assert naming["confidence"] == "medium" and naming["flags"] == ["no_sacrum"]
+    assert naming["cues"] == [
+        {"cue": "lowest_body", "strength": "weak", "verdict": "agrees"},
+        {"cue": "t12_ribs_water", "strength": "weak", "verdict": "agrees"}]
+
+
+def test_a_lumbar_only_water_image_of_a_spine_with_l6_is_uncertain(model) -> None:  # type: ignore[no-untyped-def]
+    """The same view of a spine with six lumbar bodies (``--hard`` seed 12, P003): water
+    alone cannot tell its L6 from an L5, so the count from the bottom is one level off; the
+    rib class on water disagrees with it, and the naming is flagged."""
+    study = generate_subject(seed=12, index=2, config=PhantomConfig(p_fracture=0.5,
+                                                                    p_transitional=0.5))
+    stop = int(np.nonzero((study.labels == 26).any(axis=(0, 2)))[0].min())
+    water = dataclasses.replace(study.image, water=study.image.water[:, :stop], fat=None,
+                                ff=None, r2star=None)
+    truth = study.labels[:, :stop]
+    assert 25 in truth  # the truth has an L6
+    result = run(water, lambda im: predict(model, im))
+    assert names(truth, result.labelling.labels)[25] == 24  # named L5, every body one off
     assert "uncertain_level" in result.labelling.study_flags
+    verdicts = {c["cue"]: c["verdict"] for c in result.labelling.naming()["cues"]}
+    assert verdicts == {"lowest_body": "agrees", "t12_ribs_water": "disagrees"}
 
 
 def test_a_small_piece_between_l5_and_the_sacrum_is_not_counted(model) -> None:  # type: ignore[no-untyped-def]

@@ -171,7 +171,8 @@ def _grow(markers: npt.NDArray[np.int32], dist: npt.NDArray[np.float64], comp: M
 def _merge_side_by_side(
     inst: Instances, n: int, aff: npt.NDArray[np.float64], opts: InstanceOptions
 ) -> tuple[Instances, int]:
-    """Merge instances whose S extents overlap by > half and whose centres are not stacked.
+    """Merge instances whose S extents overlap by > half and whose centres are not stacked,
+    a piece into a partner whose S extent holds the piece's centre.
 
     Pieces join smallest first (fewer voxels), each into the larger partner its S extent
     overlaps most, and never into a group holding a piece stacked (centres within the split
@@ -195,8 +196,13 @@ def _merge_side_by_side(
     shorter = np.minimum.outer(hi - lo, hi - lo)
     step = mm[None, :, :] - mm[:, None, :]
     cos = np.abs(step[..., 2]) / np.maximum(np.linalg.norm(step, axis=2), 1e-9)
+    # a piece joins a partner only if its own centre lies within the partner's S extent: the
+    # two halves of a body cut by a missing mid-sagittal slice do; a tall lateral piece of the
+    # sacral ala that reaches up beside L5 does not (fold model of MyoSegmenTUM myo07 without
+    # its mid slice: joined to one half of L5, it kept the other half out as an extra body)
+    within = (mm[:, None, 2] >= lo[None, :]) & (mm[:, None, 2] <= hi[None, :])
     stacked = cos >= cos_limit
-    side = (overlap > 0.5 * shorter) & ~stacked
+    side = (overlap > 0.5 * shorter) & ~stacked & within
     rank = sorted(range(n), key=lambda i: (counts[i], -i))  # smallest first, then higher index
     position = np.empty(n, dtype=int)
     position[rank] = np.arange(n)

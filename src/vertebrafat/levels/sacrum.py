@@ -37,7 +37,8 @@ class BodyShape:
     largest first (3,). ``long_axis``: unit vector of the largest principal axis (3,).
     ``volume_ml``: volume. ``touches_border``: the instance reaches a face of the array;
     ``touches_inferior``: it reaches the inferior face (the field of view cuts it below).
-    ``n_slices``: number of sagittal (left-right) slices it spans.
+    ``n_slices``: number of sagittal (left-right) slices it spans. ``below_mm``: the field of
+    view below it (mm along the superior axis of the array, 0 when it touches the edge).
     """
 
     centre_mm: tuple[float, float, float]
@@ -47,6 +48,7 @@ class BodyShape:
     touches_border: bool
     touches_inferior: bool = False
     n_slices: int = 0
+    below_mm: float = 0.0
 
 
 def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
@@ -64,9 +66,8 @@ def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
     touches = bool(np.any(lo == 0) or np.any(hi == np.array(instance.shape) - 1))
     voxel_ml = voxel_volume_ml(affine)
     s_axis = array_axis_along(affine, 2)
-    inferior = (
-        hi[s_axis] == instance.shape[s_axis] - 1 if affine[2, s_axis] < 0 else lo[s_axis] == 0
-    )
+    rows_below = instance.shape[s_axis] - 1 - hi[s_axis] if affine[2, s_axis] < 0 else lo[s_axis]
+    inferior = rows_below == 0
     lr_axis = array_axis_along(affine, 0)
     return BodyShape(
         n_slices=int(hi[lr_axis] - lo[lr_axis] + 1),
@@ -76,6 +77,7 @@ def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
         volume_ml=len(idx) * voxel_ml,
         touches_border=touches,
         touches_inferior=bool(inferior),
+        below_mm=float(rows_below * np.linalg.norm(affine[:3, s_axis])),
     )
 
 

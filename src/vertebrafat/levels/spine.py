@@ -61,7 +61,7 @@ def spine_order(shapes: list[BodyShape]) -> list[int]:
 FUSED_GAP_MM = 3.5
 
 
-FUSED_CONTACT = 0.25
+FUSED_CONTACT = 0.4
 
 
 def extend_fused(
@@ -131,9 +131,13 @@ def spine_steps(order: list[int], shapes: list[BodyShape]) -> npt.NDArray[np.flo
 
 def merge_stacked_fragments(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
-    aff: npt.NDArray[np.float64],
+    aff: npt.NDArray[np.float64], *, keep: int | None = None,
 ) -> tuple[list[int], list[BodyShape], npt.NDArray[np.int32]]:
-    """Merge a small, uncut piece into the neighbour it sits on (step < half the median)."""
+    """Merge a small, uncut piece into the neighbour it sits on (step < half the median).
+
+    ``keep``: an instance never merged either way (the model's sacrum class: merged into the
+    body above it, the true L5 became "sacrum" and the whole spine moved up one level without
+    a flag, fold model of MyoSegmenTUM myo31)."""
     while len(order) >= 3:
         steps = spine_steps(order, shapes)
         vols = np.array([shapes[i].volume_ml for i in order])
@@ -142,6 +146,8 @@ def merge_stacked_fragments(
         for k, step in enumerate(steps):
             a, b = order[k], order[k + 1]
             small = a if shapes[a].volume_ml < shapes[b].volume_ml else b
+            if keep in (a, b):
+                continue
             if step < 0.5 * typical_step and shapes[small].volume_ml < 0.4 * typical_vol and (
                 not shapes[small].touches_border
             ):
@@ -218,3 +224,34 @@ def tail_is_weak(order: list[int], shapes: list[BodyShape], *, found: int, grown
     fused_full = bool(extra) and max(extra) >= FULL_BODY_RATIO * median
     broken = len(fragments) >= 2 and sum(fragments) >= FRAGMENTS_OF_A_BODY * median
     return fused_full or broken
+
+
+def split_at_waist(
+    order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32], index: int,
+    aff: npt.NDArray[np.float64],
+) -> tuple[list[int], list[BodyShape]]:
+    """Cut instance ``index`` (two bodies fused through a disc) in two at its waist, and put
+    the lower half into ``order`` just below it (``inst`` is relabelled in place: the lower
+    half becomes instance ``len(shapes) + 1``).
+
+    The waist is the thinnest 1 mm cross-section, along the body's own long axis (a fused pair
+    is twice as tall as deep, so its long axis runs along the spine), within the middle 40 %
+    of its length; a bridged disc is narrower than the bodies on either side of it.
+    """
+    voxels = np.argwhere(inst == index + 1)
+    mm = voxels @ aff[:3, :3].T + aff[:3, 3]
+    axis = np.asarray(shapes[index].long_axis)
+    axis = axis if axis[2] >= 0 else -axis  # +S: the upper half has the larger coordinate
+    t = (mm - mm.mean(axis=0)) @ axis
+    edges = np.arange(np.floor(t.min()), np.ceil(t.max()) + 1.0)
+    counts = np.convolve(np.histogram(t, bins=edges)[0], np.ones(3) / 3, mode="same")
+    lo = int(0.3 * len(counts))
+    hi = max(int(np.ceil(0.7 * len(counts))), lo + 1)
+    cut = edges[lo + int(np.argmin(counts[lo:hi]))] + 0.5
+    lower = voxels[t < cut]
+    new = len(shapes)
+    inst[tuple(lower.T)] = new + 1
+    shapes = [*shapes[:index], body_shape(inst == index + 1, aff), *shapes[index + 1 :],
+              body_shape(inst == new + 1, aff)]
+    k = order.index(index)
+    return [*order[: k + 1], new, *order[k + 1 :]], shapes
