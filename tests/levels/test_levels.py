@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vertebrafat.core.errors import GeometryError, InputError
-from vertebrafat.levels.instances import split_instances
+from vertebrafat.levels.instances import bridge_missing_slices, split_instances
 from vertebrafat.levels.labeller import label_vertebrae
 from vertebrafat.levels.sacrum import body_shape, looks_like_sacrum
 
@@ -697,3 +697,20 @@ def test_two_weak_cues_that_agree_name_without_uncertainty() -> None:
     assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24]  # unchanged
     assert result.confidence == "low"
     assert result.study_flags == ("no_sacrum", "uncertain_level")
+
+
+def test_a_missing_sagittal_slice_is_bridged_and_adds_no_voxel() -> None:
+    """An empty sagittal slice between two slices of mask (signal dropout, or a model that
+    found nothing there) cuts every body in two halves; the split joins them across it, and
+    the instances hold only the voxels given. With the side-by-side merging alone, a lateral
+    piece beside a half kept the halves of a fold model's L5 apart (myo07)."""
+    truth, _ = stack(5, sacrum=True)  # bodies on slices 1-5
+    truth[3] = 0
+    mask = truth > 0
+    bridged = bridge_missing_slices(mask, AFFINE)
+    assert bridged[3].sum() == 5 * 6 * 8 + 16 * 8  # slices 2 and 4 alike: five bodies, sacrum
+    instances, n = split_instances(mask, AFFINE)
+    assert n == 6
+    assert not instances[3].any() and (instances[mask] > 0).all()
+    assert names_top_down(label_vertebrae(mask, AFFINE).labels, truth) == [20, 21, 22, 23, 24, 26]
+    assert bridge_missing_slices(bridged, AFFINE) is bridged  # nothing missing: no copy
