@@ -23,8 +23,7 @@ Run: ``python benchmarks/bench_separate.py`` (all parts) or
 - **bmf**: ``segment`` (shipped model) on the separated maps against ``segment`` on the
   phantom's own maps (fitted with the known field map): per-level BMF difference (target
   0.5 pp); and each against the truth FF measured through its own labels (the phantom's own
-  fit is not unbiased: it takes a voxel whose first echo is under 5 noise SDs for air, and at
-  3 T (TE1 1.2 ms, nearly opposed phase) marrow near 50 % FF is such a voxel: R2* 0, FF high).
+  FF is the plain magnitude ratio ``|F| / (|W| + |F|)``, with its Rician bias at low SNR).
 """
 
 from __future__ import annotations

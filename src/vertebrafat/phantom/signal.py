@@ -11,7 +11,7 @@ phantom simulates the demodulated echoes directly and adds the field map only to
 writes), then for each candidate R2* on a grid solves W and F by linear least squares
 (variable projection), refines R2* by a parabola through the three best residuals and takes
 ``|W|``, ``|F|``,
-``FF = |F| / (|W| + |F|)`` (magnitude discrimination: noise bias at low SNR, as on scanners).
+``FF = |F| / (|W| + |F|)`` (the plain magnitude ratio, with its Rician noise bias at low SNR).
 
 The work is done on real "planes" ``(2, echoes, N)`` (real parts, then imaginary parts) and
 in BLAS products, not in complex numpy arithmetic, which is several times slower. The phantom

@@ -76,14 +76,14 @@ def ff_from_complex(water: npt.ArrayLike, fat: npt.ArrayLike) -> Volume:
         FF in percent (noise may take it a little below 0 or above 100); 0 where
         ``|W| + |F| == 0``.
     """
-    w = np.asarray(water, dtype=np.complex128)
-    f = np.asarray(fat, dtype=np.complex128)
-    aw, af = np.abs(w), np.abs(f)
-    s = w + f
-    power = s.real * s.real + s.imag * s.imag
-    mags = aw + af
+    w = np.asarray(water, dtype=np.complex64)
+    f = np.asarray(fat, dtype=np.complex64)
+    wr, wi, fr, fi = w.real, w.imag, f.real, f.imag  # float32 arithmetic: no complex temporaries
+    sr, si = wr + fr, wi + fi
+    power = sr * sr + si * si
+    mags = np.hypot(wr, wi) + np.hypot(fr, fi)
     # no common phase where |S| < (|W| + |F|) / 2: that floor on the denominator keeps FF
     # within -100..200 % there (continuous, and still symmetric in the noise of F)
-    floor = np.maximum(power, 0.25 * mags * mags)
-    ff = (f * np.conj(s)).real / np.where(mags > 0, floor, 1.0)
-    return (100.0 * ff).astype(np.float32)
+    floor = np.maximum(power, np.float32(0.25) * mags * mags)
+    ff = (fr * sr + fi * si) / np.where(mags > 0, floor, np.float32(1))
+    return (np.float32(100) * ff).astype(np.float32)
