@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from vertebrafat.phantom import PhantomConfig, generate_cohort, generate_subject
 from vertebrafat.phantom.acquisition import Acquisition, plane_coordinates, scan_affine
 from vertebrafat.phantom.signal import (
+    air_threshold,
     complex_noise,
     fit_echoes,
     fit_planes,
@@ -147,6 +148,42 @@ def test_fit_recovers_ff_within_1pp_at_high_snr(ff: float, r2: float, field: flo
     w, f, r2_fit = fit_echoes(echoes, tes_ms=tes, field_t=field, field_map_hz=fmap, sigma=0.8 / 500)
     assert float(np.mean(100 * f / (w + f))) == pytest.approx(100 * ff, abs=1.0)
     assert float(np.median(r2_fit)) == pytest.approx(r2, abs=15.0)
+
+
+def test_fit_takes_3t_marrow_at_50_percent_for_signal_not_air() -> None:
+    """3 T, TE1 1.2 ms (fat's main peak nearly opposed to water): marrow at 50 % FF, proton
+    density 0.6, R2* 110/s has a first echo of 0.058, under 5 noise SDs at SNR 49 (0.102),
+    while its second echo is 0.43 (21 SDs). The air test must look at all echoes: the voxels
+    get their R2* (within 10 % of 110/s, not 0) and FF within 0.5 pp of 50 %."""
+    rng = np.random.default_rng(0)
+    shape = (40, 40)
+    sigma = 1 / 49
+    planes = simulate_planes(
+        np.full(shape, 0.3),
+        np.full(shape, 0.3),
+        np.full(shape, 110.0),
+        coil=np.ones(shape),
+        tes_ms=TES_3T,
+        field_t=3.0,
+        sigma=sigma,
+        rng=rng,
+    )
+    first = np.hypot(planes[0, 0], planes[1, 0])
+    assert float(np.median(first)) < 5 * sigma  # the old test called these voxels air
+    w, f, r2 = fit_planes(planes, tes_ms=TES_3T, field_t=3.0, sigma=sigma)
+    assert np.all(r2 > 0)
+    assert float(np.median(r2)) == pytest.approx(110.0, rel=0.10)
+    assert float(np.mean(100 * f / (w + f))) == pytest.approx(50.0, abs=0.5)
+
+
+def test_air_threshold_is_the_five_sd_false_alarm_rate() -> None:
+    """One echo: |s|^2 > 25 sigma^2 (5 SDs), as before; six echoes: the chi-square (12
+    degrees of freedom) quantile at the same rate exp(-12.5), 47.56; and pure noise is air."""
+    assert air_threshold(1) == pytest.approx(25.0, abs=1e-9)
+    assert air_threshold(6) == pytest.approx(47.56, abs=0.01)
+    rng = np.random.default_rng(1)
+    noise = complex_noise(rng, (6, 100, 100), 0.01)
+    assert not np.any(fit_planes(noise, tes_ms=TES_3T, field_t=3.0, sigma=0.01)[2])
 
 
 def test_fit_does_not_depend_on_the_voxel_phase() -> None:

@@ -34,7 +34,8 @@ def test_the_ramp_spans_its_water_fat_shifts_and_leaves_the_maps(ramped) -> None
 def test_no_swapped_body_voxel_fat_fraction_and_r2star_within_limits(ramped) -> None:  # type: ignore[no-untyped-def]
     """Body: tissue (truth R2* > 0) with signal above 10 noise SDs. No voxel's field map is
     off by half a water-fat shift or more; the mean FF error of the marrow interior is within
-    1 pp of the truth; each lumbar body's mean R2* within 10 % of the truth."""
+    1 pp of the truth; the mean R2* of each lumbar body's marrow (the body less two voxels of
+    its rim in plane, as in benchmarks/bench_separate.py) within 10 % of the truth."""
     study, sep = ramped
     acq = study.acquisition
     body = ((study.image.water + study.image.fat) > 10 * 1000 / acq.snr) & (
@@ -48,6 +49,6 @@ def test_no_swapped_body_voxel_fat_fraction_and_r2star_within_limits(ramped) -> 
     core = ndi.binary_erosion(lumbar, np.ones((1, 5, 5))) & body
     assert abs(float((sep.ff_percent[core] - study.ff_true[core]).mean())) < 1.0
     for label in range(20, 25):
-        m = (study.labels == label) & body
+        m = ndi.binary_erosion(study.labels == label, np.ones((1, 3, 3)), 2)
         truth = float(study.r2star_true[m].mean())
         assert float(sep.r2star_per_s[m].mean()) == pytest.approx(truth, rel=0.10), label

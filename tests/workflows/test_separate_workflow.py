@@ -108,3 +108,42 @@ def test_a_multi_echo_dicom_folder_is_separated_like_its_echoes(
     assert image.ff is not None and image.shape == (3, 30, 24)
     tissue = image.ff[:, :24]
     assert float(np.max(np.abs(tissue - truth))) < 1.5
+
+
+@pytest.mark.parametrize("layout", ["siemens", "ge", "philips-enhanced"])
+def test_flipped_precession_through_the_dicom_reader_swaps_water_and_fat(
+    layout: str, tmp_path: Path,
+) -> None:
+    """Echoes recorded anticlockwise (the conjugate; the phase sign a vendor may store),
+    tissue at 20 % and 80 % FF, written as each vendor's multi-echo DICOM. The reader keeps
+    the phase sign and takes every vendor's echoes as clockwise (the files carry no flag):
+    read as they come, water and fat swap (20 % above 70 %, 80 % below 40 %, as the
+    separation alone gives: tests/waterfat/test_separate.py); with
+    ``precession_clockwise=False`` they separate right (within 0.5 pp), and ``load_study``
+    of the folder gives the swapped maps too (it has no way to know)."""
+    from vertebrafat.io.dicom.write_echoes import save_dicom_echoes
+    from vertebrafat.io.echoes import read_echoes
+    from vertebrafat.waterfat.separate import separate
+
+    ff = np.where(np.arange(24)[None, None] < 12, 0.2, 0.8) * np.ones((3, 24, 1))
+    echoes = synthesize(800 * (1 - ff), 800 * ff, r2star=40.0, field_map_hz=50.0, te_s=TE,
+                        field_strength_t=3.0, precession_clockwise=False)
+    rng = np.random.default_rng(3)
+    noise = 5 * (rng.normal(size=(6, 3, 6, 24)) + 1j * rng.normal(size=(6, 3, 6, 24)))
+    data = np.concatenate([echoes, noise], axis=2).astype(np.complex64)  # background rows
+    save_dicom_echoes(data, TE * 1e3, AFFINE, tmp_path / "dcm", layout=layout,  # type: ignore[arg-type]
+                      uid_seed=7, field_strength_t=3.0)
+    as_read = read_echoes(tmp_path / "dcm")
+    assert as_read.precession_clockwise is True
+    told = read_echoes(tmp_path / "dcm", precession_clockwise=False)
+    wrong = separate(as_read.echoes, as_read.te_s, 3.0,
+                     precession_clockwise=as_read.precession_clockwise)
+    right = separate(told.echoes, told.te_s, 3.0, precession_clockwise=told.precession_clockwise)
+    loaded = load_study(tmp_path / "dcm")
+    assert loaded.ff is not None
+    for value in (0.2, 0.8):
+        m = np.zeros(data.shape[1:], bool)
+        m[:, :24] = ff == value
+        assert float(right.ff_percent[m].mean()) == pytest.approx(100 * value, abs=0.5)
+        for swapped in (float(wrong.ff_percent[m].mean()), float(loaded.ff[m].mean())):
+            assert swapped > 70.0 if value < 0.5 else swapped < 40.0

@@ -12,7 +12,7 @@ Complex mode (pure numpy/scipy):
    varies; kept for comparison).
 4. The coarse field map interpolated to full resolution and removed from the echoes; per
    voxel Gauss-Newton on R2* and the field (:mod:`vertebrafat.waterfat.refine`).
-5. PDFF by magnitude discrimination (:func:`~vertebrafat.waterfat.fraction.ff_from_complex`);
+5. PDFF phase-constrained (:func:`~vertebrafat.waterfat.fraction.ff_from_complex`);
    the field map unwrapped (:func:`skimage.restoration.unwrap_phase` on the coarse map).
 
 Magnitude mode fits the echo magnitudes alone (:mod:`vertebrafat.waterfat.magnitude`).
