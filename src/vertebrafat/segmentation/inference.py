@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from vertebrafat.core.errors import GeometryError, ModelError
 from vertebrafat.core.image import WaterFatImage, spacing_from_affine
@@ -281,6 +280,10 @@ def class_probabilities(logits: Volume) -> Volume:
 def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask:
     """Remove 3D components (26-connected) smaller than ``min_component_ml`` and fill holes in
     each slice. ``mask`` is ``(slices, rows, cols)``; an empty mask stays empty."""
+    # imported here, not with the module: scipy.ndimage takes 0.2-0.4 s to import, and
+    # ``vertebrafat segment`` imports it on a thread while the network runs (see cli.segment)
+    from scipy import ndimage
+
     labelled, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
     if n:
         sizes = np.bincount(labelled.ravel())[1:] * voxel_ml
