@@ -163,3 +163,7 @@ def test_concurrent_writing_gives_each_writers_own_bytes(tmp_path: Path) -> None
     save_table(result.table, alone / "bmf.csv")
     for role in ("labels", "probability", "seg", "csv"):
         assert paths[role].read_bytes() == (alone / paths[role].name).read_bytes(), role
+    from PIL import Image
+
+    with Image.open(paths["qc"]) as picture:  # deflate level 1: the same pixels
+        assert np.array_equal(np.asarray(picture.convert("RGB")), result.qc)
