@@ -43,6 +43,13 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
+def _cpu() -> float:
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
 def _root(base: Path, *, studies: int, subjects: list[int], fmt: str) -> Path:
     """NIfTI: each subject written once, the studies hard-linked to it. DICOM: each study
     written with its own UIDs (the cohort tells studies apart by StudyInstanceUID)."""
@@ -98,6 +105,7 @@ def main() -> None:
 
             run = run_cohort(root, Path(tmp) / "out", client=client, on_outcome=sample)
             end = time.perf_counter()
+            cpu = sum(client.run(_cpu).values())
             single = min(o.seconds for o in run.outcomes if o.status == "ok")
     n = len(run.outcomes)
     print(f"studies: {run.counts()}, {args.format}, subjects {args.subjects}, "
@@ -107,6 +115,8 @@ def main() -> None:
           f"(target <= 0.35 s); steady, after each worker's first study "
           f"{(end - max(firsts)) / max(1, n - len(firsts)):.3f} s; fastest study alone "
           f"{single:.2f} s on one worker")
+    print(f"worker CPU time {cpu / n:.3f} s per study (user + system, cluster start "
+          f"included): {cpu / n / args.workers:.3f} s per study on {args.workers} idle cores")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     _memory(samples)
 

@@ -69,8 +69,9 @@ def benchmark_study(folder: Path) -> tuple[Path, tuple[int, ...]]:
     return folder, image.shape
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``command`` in a fresh process (output discarded)."""
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of ``command`` in a fresh
+    process (output discarded)."""
     t = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -78,18 +79,22 @@ def timed(command: list[str]) -> tuple[float, float]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode})")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def interleaved(study: Path, rounds: int) -> dict[str, np.ndarray]:
     """``rounds`` x (floor, segment, --help), each a fresh process; wall seconds and RSS."""
-    runs: dict[str, list[float]] = {"floor": [], "segment": [], "help": [], "rss": []}
+    runs: dict[str, list[float]] = {k: [] for k in ("floor", "floor_cpu", "segment",
+                                                     "segment_cpu", "help", "rss")}
     cli = [sys.executable, "-m", "vertebrafat"]
     for _ in range(rounds):
-        runs["floor"].append(timed(FLOOR)[0])
+        wall, cpu, _ = timed(FLOOR)
+        runs["floor"].append(wall)
+        runs["floor_cpu"].append(cpu)
         with tempfile.TemporaryDirectory() as out:
-            wall, rss = timed([*cli, "segment", str(study), str(Path(out) / "o")])
+            wall, cpu, rss = timed([*cli, "segment", str(study), str(Path(out) / "o")])
         runs["segment"].append(wall)
+        runs["segment_cpu"].append(cpu)
         runs["rss"].append(rss)
         runs["help"].append(timed([*cli, "--help"])[0])
     return {k: np.asarray(v) for k, v in runs.items()}
@@ -284,6 +289,8 @@ def main() -> None:
     row("segment end to end, min (s)", float(runs["segment"].min()))
     row("own time = segment - floor, median (s)", float(np.median(own)), TARGET_OWN_S)
     row("own time, min (s)", float(own.min()), TARGET_OWN_S)
+    row("segment CPU time (user + system), median (s)", float(np.median(runs["segment_cpu"])))
+    row("floor CPU time, median (s)", float(np.median(runs["floor_cpu"])))
     row("vertebrafat --help, median (s)", float(np.median(runs["help"])), TARGET_HELP_S)
     row("peak RSS of segment (MB)", float(runs["rss"].max()))
     row("study's time / ours (x)", STUDY_S / float(np.median(runs["segment"])))
