@@ -1,6 +1,6 @@
 """Benchmark: a long cohort run on Dask: warm time per study, and memory per worker (flat).
 
-Run: ``python benchmarks/bench_cohort.py [--studies 100] [--workers 2] [--every 20]
+Run: ``python benchmarks/bench_cohort.py [--studies 100] [--workers 2] [--every 10]
 [--subjects 12] [--format dicom|nifti]``.
 
 The phantom subjects ``--subjects`` (seed 0; index 12, the default, is 20 slices of 256 x 256,
@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--studies", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--subjects", type=int, nargs="+", default=[12])
     parser.add_argument("--format", choices=("dicom", "nifti"), default="dicom")
     args = parser.parse_args()
