@@ -1,14 +1,21 @@
-"""Benchmark: a long cohort run on Dask: throughput, and memory per worker (flat, not growing).
+"""Benchmark: a long cohort run on Dask: warm time per study, and memory per worker (flat).
 
-Run: ``python benchmarks/bench_cohort.py [--studies 200] [--workers 2] [--every 20]``.
+Run: ``python benchmarks/bench_cohort.py [--studies 100] [--workers 2] [--every 10]
+[--subjects 12] [--format dicom|nifti]``.
 
-``--distinct`` phantom subjects (seed 0, NIfTI) are written once; the cohort root holds
-``--studies`` study folders hard-linked to them (distinct names, so every one is measured).
+The phantom subjects ``--subjects`` (seed 0; index 12, the default, is 20 slices of 256 x 256,
+the study ``bench_segment.py`` times) make ``--studies`` study folders, in turn: GE DICOM
+(default; each study with its own UIDs) or NIfTI (hard links to one copy per subject).
 ``run_cohort`` measures them on a ``LocalCluster`` of ``--workers`` processes (one thread
-each, as ``vertebrafat cohort`` starts it); every ``--every`` studies the resident memory
-(RSS) of each worker process is read and printed. The last lines give the throughput against
-one study's time alone, and each worker's RSS range, its lowest RSS in each quarter of the run
-(what it keeps between studies: issue 17 wants it flat over 200 studies) and the trend.
+each, as ``vertebrafat cohort`` starts it) and writes the cohort report, as ``vertebrafat
+cohort`` does. Every ``--every`` studies the resident memory (RSS) of each
+worker process is read and printed.
+
+The last lines give the time per study amortised over the whole run, cluster start and
+report included (issue 16: <= 0.35 s for 20-slice studies on 2 cores), the steady rate after
+the first study of each worker, one study's time alone, and each worker's RSS range, its
+lowest RSS in each quarter of the run (what it keeps between studies: issue 17 wants it flat)
+and the trend.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.phantom import generate_subject
 from vertebrafat.workflows.cohort import StudyOutcome, run_cohort
 from vertebrafat.workflows.phantom_cohort import save_phantom_study
@@ -35,50 +43,82 @@ def _rss() -> int:
     return int(psutil.Process().memory_info().rss)
 
 
-def _root(base: Path, *, studies: int, distinct: int) -> Path:
+def _cpu() -> float:
+    import psutil
+
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def _root(base: Path, *, studies: int, subjects: list[int], fmt: str) -> Path:
+    """NIfTI: each subject written once, the studies hard-linked to it. DICOM: each study
+    written with its own UIDs (the cohort tells studies apart by StudyInstanceUID)."""
+    images = {index: generate_subject(seed=0, index=index) for index in subjects}
     source = base / "source"
-    for index in range(distinct):
-        study = generate_subject(seed=0, index=index)
-        save_phantom_study(study, source / f"P{index:03d}")
+    if fmt == "nifti":
+        for index, study in images.items():
+            save_phantom_study(study, source / f"P{index:03d}")
     root = base / "root"
     for k in range(studies):
+        index = subjects[k % len(subjects)]
         folder = root / f"S{k:04d}"
+        if fmt == "dicom":
+            save_dicom_study(images[index].image, folder, vendor="ge",
+                             patient_name=f"BENCH^S{k:04d}", patient_id=f"S{k:04d}", uid_seed=k)
+            continue
         folder.mkdir(parents=True)
-        src = source / f"P{k % distinct:03d}"
         for role in ("water", "fat", "ff", "r2star"):
-            os.link(src / f"{role}.nii.gz", folder / f"{role}.nii.gz")
+            os.link(source / f"P{index:03d}" / f"{role}.nii.gz", folder / f"{role}.nii.gz")
     return root
 
 
 def main() -> None:
-    """Run the cohort and print RSS per worker every ``--every`` studies."""
+    """Run the cohort; print RSS per worker every ``--every`` studies, then the timings."""
     from distributed import Client, LocalCluster
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--studies", type=int, default=200)
+    parser.add_argument("--studies", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--every", type=int, default=20)
-    parser.add_argument("--distinct", type=int, default=4)
+    parser.add_argument("--every", type=int, default=10)
+    parser.add_argument("--subjects", type=int, nargs="+", default=[12])
+    parser.add_argument("--format", choices=("dicom", "nifti"), default="dicom")
     args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
-        root = _root(Path(tmp), studies=args.studies, distinct=args.distinct)
+        root = _root(Path(tmp), studies=args.studies, subjects=args.subjects, fmt=args.format)
         samples: list[tuple[int, float, dict[str, int]]] = []
+        begin = time.perf_counter()
         with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                           dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
                 Client(cluster) as client:
             done = [0]
             start = time.perf_counter()
+            firsts: list[float] = []
 
             def sample(outcome: StudyOutcome) -> None:
                 done[0] += 1
+                if done[0] <= args.workers:
+                    firsts.append(time.perf_counter())
                 if done[0] == 1 or done[0] % args.every == 0:
                     samples.append((done[0], time.perf_counter() - start, client.run(_rss)))
                     _row(*samples[-1], names=sorted(samples[0][2]), header=len(samples) == 1)
 
-            run = run_cohort(root, Path(tmp) / "out", client=client, on_outcome=sample,
-                             report=False)
+            run = run_cohort(root, Path(tmp) / "out", client=client, on_outcome=sample)
+            end = time.perf_counter()
+            cpu = sum(client.run(_cpu).values())
             single = min(o.seconds for o in run.outcomes if o.status == "ok")
-    _print(samples, run.counts(), single, args.workers)
+    n = len(run.outcomes)
+    print(f"studies: {run.counts()}, {args.format}, subjects {args.subjects}, "
+          f"{args.workers} workers x 1 thread")
+    print(f"cluster start {start - begin:.2f} s; run {end - start:.2f} s; per study amortised "
+          f"over {n} (cluster start and report included) {(end - begin) / n:.3f} s "
+          f"(target <= 0.35 s); steady, after each worker's first study "
+          f"{(end - max(firsts)) / max(1, n - len(firsts)):.3f} s; fastest study alone "
+          f"{single:.2f} s on one worker")
+    print(f"worker CPU time {cpu / n:.3f} s per study (user + system, cluster start "
+          f"included): {cpu / n / args.workers:.3f} s per study on {args.workers} idle cores")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    _memory(samples)
 
 
 def _row(n: int, seconds: float, rss: dict[str, int], *, names: list[str],
@@ -91,14 +131,9 @@ def _row(n: int, seconds: float, rss: dict[str, int], *, names: list[str],
           flush=True)
 
 
-def _print(samples: list[tuple[int, float, dict[str, int]]], counts: dict[str, int],
-           single: float, workers: int) -> None:
+def _memory(samples: list[tuple[int, float, dict[str, int]]]) -> None:
     import numpy as np
 
-    n, seconds = samples[-1][0], samples[-1][1]
-    print(f"studies: {counts}; {n / seconds:.2f} studies/s with {workers} workers "
-          f"({seconds / n * workers:.2f} s per study per worker; fastest study alone "
-          f"{single:.2f} s)")
     steady = samples[1:]  # after the first study: the model and the first arrays are in
     if len(steady) < 8:
         print("too few samples for a memory trend: give more --studies or a smaller --every")

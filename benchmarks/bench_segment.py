@@ -1,15 +1,29 @@
-"""Segmentation speed: ``vertebrafat segment`` end to end on a 20-slice 256x256 phantom DICOM study,
-per-stage times, model GFLOPs and GFLOP/s, peak RSS; the study's reference U-Net in torch eager
-and in ONNX Runtime beside it. Run: ``python benchmarks/bench_segment.py`` (2 threads).
+"""Segmentation speed: ``vertebrafat segment`` on a 20-slice 256x256 GE-like DICOM study (four
+maps), cold, against the import floor; per-stage times; the network's GFLOP/s against a measured
+fp32 peak. Run: ``python benchmarks/bench_segment.py [--rounds 9] [--reference]``.
 
-The study is the phantom's first subject written as GE DICOM when ``vertebrafat.phantom``
-exists, else 20 MyoSegmenTUM slices (FOV padded to 320 mm, 256x256 at 1.25 mm) with a synthetic
-fat image, written as GE DICOM. The table says which.
+1. Interleaved rounds (noise from other jobs then hits both alike): the floor (``python -c
+   "import numpy, onnxruntime, pydicom"``, what any such tool pays), ``vertebrafat segment
+   STUDY OUT`` (every output written) and ``vertebrafat --help``, each a fresh process. Printed:
+   medians and minima, the own time (segment minus floor, paired per round; issue 16: at most
+   0.65 s), the peak RSS of ``segment``, the ratio to the reference study's 16 s per series.
+2. Stages of a cold run: a fresh process runs ``segment`` with a timer around each stage; it
+   imports the modules first (the import is its own line), so the stages do not overlap as in
+   the real command, where scipy loads while the network runs.
+3. The network alone (the shipped model, its own session, best of 5) in GFLOP/s, against the
+   fp32 peak measured here as the best of ONNX Runtime MatMuls of 2048^3 on the same 2 threads
+   (MLAS AVX-512 kernels; needs ``onnx``, in the ``train`` extra), and against the nominal peak
+   (2 cores x 2 FMA units x 16 fp32 lanes x 2 FLOP x the clock /proc/cpuinfo reports).
+4. ``--reference``: the study's U-Net (4 channels, 256x256) in torch eager and ONNX Runtime.
+
+The study is the phantom's subject 12 of seed 0 (20 x 256 x 256) written as GE DICOM.
 """
 
 from __future__ import annotations
 
-import resource
+import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,20 +34,182 @@ from typing import Any
 
 import numpy as np
 
-from vertebrafat.core.image import WaterFatImage
-from vertebrafat.segmentation.inference import (
-    canonical_input,
-    class_probabilities,
-    postprocess,
-    predict,
-    resample_linear,
-    run_network,
-)
-from vertebrafat.workflows.loading import load_model
-
 ROOT = Path(__file__).resolve().parents[1]
-MYO = ROOT.parent / "shared" / "data" / "myosegmentum" / "myo01"
-STUDY_S, TARGET_E2E_S, TARGET_INFER_S, TARGET_RSS_MB = 16.0, 1.0, 0.25, 1024.0
+STUDY_S, TARGET_OWN_S, TARGET_HELP_S, TARGET_FRACTION = 16.0, 0.65, 0.25, 0.40
+FLOOR = [sys.executable, "-c", "import numpy, onnxruntime, pydicom"]
+# the stages timed in a cold run: (module, function, label); patched in place, in this order
+STAGES = [
+    ("vertebrafat.workflows.loading", "load_study", "read DICOM study"),
+    ("vertebrafat.workflows.loading", "load_model", "open model session"),
+    ("vertebrafat.segmentation.inference", "canonical_input", "preprocess (resample in)"),
+    ("vertebrafat.segmentation.inference", "run_network", "network (ONNX Runtime)"),
+    ("vertebrafat.segmentation.inference", "postprocess", "clean masks"),
+    ("vertebrafat.segmentation.inference", "predict", "predict (all of the above 3+)"),
+    ("vertebrafat.workflows.study", "label_segmentation", "name levels"),
+    ("vertebrafat.workflows.study", "bmf_table", "measure"),
+    ("vertebrafat.workflows.study", "render_qc", "QC picture"),
+    ("vertebrafat.workflows.outputs", "save_volume", "write probability.nii.gz (thread)"),
+    ("vertebrafat.io.seg", "save_dicom_seg", "write seg.dcm (thread)"),
+    ("vertebrafat.workflows.outputs", "save_labels", "write labels.nii.gz"),
+    ("vertebrafat.workflows.outputs", "png_bytes", "encode qc.png"),
+    ("vertebrafat.workflows.outputs", "write_study_outputs", "write outputs (all)"),
+]
+
+
+def benchmark_study(folder: Path) -> tuple[Path, tuple[int, ...]]:
+    """Write the phantom's subject 12 of seed 0 (20 x 256 x 256) as a GE DICOM study."""
+    from vertebrafat.io.dicom.write import save_dicom_study
+    from vertebrafat.phantom import generate_subject
+
+    image = generate_subject(seed=0, index=12).image
+    assert image.shape == (20, 256, 256), image.shape
+    save_dicom_study(
+        image, folder, vendor="ge", patient_name="BENCH^SEGMENT", patient_id="B001", uid_seed=0
+    )
+    return folder, image.shape
+
+
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of ``command`` in a fresh
+    process (output discarded)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode})")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def interleaved(study: Path, rounds: int) -> dict[str, np.ndarray]:
+    """``rounds`` x (floor, segment, --help), each a fresh process; wall seconds and RSS."""
+    runs: dict[str, list[float]] = {k: [] for k in ("floor", "floor_cpu", "segment",
+                                                     "segment_cpu", "help", "rss")}
+    cli = [sys.executable, "-m", "vertebrafat"]
+    for _ in range(rounds):
+        wall, cpu, _ = timed(FLOOR)
+        runs["floor"].append(wall)
+        runs["floor_cpu"].append(cpu)
+        with tempfile.TemporaryDirectory() as out:
+            wall, cpu, rss = timed([*cli, "segment", str(study), str(Path(out) / "o")])
+        runs["segment"].append(wall)
+        runs["segment_cpu"].append(cpu)
+        runs["rss"].append(rss)
+        runs["help"].append(timed([*cli, "--help"])[0])
+    return {k: np.asarray(v) for k, v in runs.items()}
+
+
+def stage_run(study: Path, out: Path) -> None:
+    """(``--stages``) Run ``segment`` in this fresh process with a timer around each stage;
+    print one JSON object: label -> seconds (summed over calls)."""
+    import contextlib
+    import importlib
+    import io
+
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    from vertebrafat import cli
+
+    for module, _, _ in STAGES:
+        importlib.import_module(module)
+    times["imports (CLI and every stage's modules)"] = time.perf_counter() - t0
+
+    def timer(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                times[label] = times.get(label, 0.0) + time.perf_counter() - t
+
+        return run
+
+    for module, name, label in STAGES:
+        mod = importlib.import_module(module)
+        setattr(mod, name, timer(getattr(mod, name), label))
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = cli.main(["segment", str(study), str(out)])
+    times["segment command (after imports)"] = time.perf_counter() - t
+    if code:
+        raise SystemExit(code)
+    print(json.dumps(times))
+
+
+def stages(study: Path, repeats: int = 3) -> dict[str, float]:
+    """Median per stage of ``repeats`` cold :func:`stage_run` processes."""
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as out:
+            done = subprocess.run(
+                [sys.executable, __file__, "--stages", str(study), str(Path(out) / "o")],
+                check=True, capture_output=True, text=True,
+            )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
+
+
+def network_gflops(study: Path) -> tuple[float, float, float, tuple[int, ...]]:
+    """(GFLOP of one forward pass of the study, best seconds of 5, GFLOP/s, input shape)."""
+    from vertebrafat.segmentation.inference import canonical_input, run_network
+    from vertebrafat.workflows.loading import load_model, load_study
+
+    model = load_model()
+    card = model.card
+    x, _ = canonical_input(load_study(study), card)
+    best, _ = best_of(lambda: run_network(model.session, x, divisor=card.divisor))
+    gflop = shipped_gflop_per_slice(x.shape[2], x.shape[3], card.divisor) * x.shape[0]
+    return gflop, best, gflop / best, x.shape
+
+
+def shipped_gflop_per_slice(rows: int, cols: int, divisor: int) -> float:
+    """GFLOP per slice of the shipped network at its padded input size (needs torch)."""
+    import torch
+
+    from vertebrafat.train.network import CONFIGS, build_network, gflops_per_slice
+    from vertebrafat.workflows.loading import load_model
+
+    card = load_model().card
+    net = build_network(
+        CONFIGS["default"], in_channels=card.n_planes, out_channels=len(card.classes)
+    )
+    torch.set_num_threads(2)
+    pad = [n + (-n) % divisor for n in (rows, cols)]
+    return float(gflops_per_slice(net, height=pad[0], width=pad[1]))
+
+
+def measured_peak(n: int = 2048, threads: int = 2) -> float:
+    """Best GFLOP/s of an fp32 ``n^3`` MatMul in ONNX Runtime (MLAS) on ``threads`` threads."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from vertebrafat.segmentation.model import onnxruntime
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "peak",
+        [helper.make_tensor_value_info(v, TensorProto.FLOAT, [n, n]) for v in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    ort = onnxruntime()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(onnx._serialize(model) if hasattr(onnx, "_serialize")
+                                   else model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    best, _ = best_of(lambda: session.run(None, {"a": a, "b": a}), repeats=5)
+    return 2 * n**3 / best / 1e9
+
+
+def nominal_peak(cores: int = 2) -> tuple[float, float]:
+    """(GFLOP/s, GHz): cores x 2 FMA units x 16 fp32 lanes (AVX-512) x 2 FLOP x the clock
+    /proc/cpuinfo reports (the base clock under a hypervisor; boost is higher)."""
+    mhz = [float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
+           if line.startswith("cpu MHz")]
+    ghz = max(mhz) / 1000 if mhz else float("nan")
+    return cores * 2 * 16 * 2 * ghz, ghz
 
 
 def best_of(fn: Callable[[], Any], repeats: int = 5) -> tuple[float, Any]:
@@ -45,85 +221,6 @@ def best_of(fn: Callable[[], Any], repeats: int = 5) -> tuple[float, Any]:
         result = fn()
         times.append(time.perf_counter() - t)
     return min(times), result
-
-
-def myo_study() -> WaterFatImage:
-    """20 sagittal slices (3 mm apart) of MyoSegmenTUM myo01, FOV padded to 320 mm and resampled
-    to 256 x 256 (1.25 mm), with a synthetic fat image (FF 10-60 %) so the study has W/F/FF."""
-    import nibabel as nib
-
-    from vertebrafat.waterfat.fraction import ff_from_water_fat
-
-    nii = nib.load(str(MYO / "water.nii.gz"))
-    water = np.asarray(nii.dataobj, dtype=np.float32)[8:68:3]
-    water = resample_linear(np.pad(water, ((0, 0), (48, 48), (48, 48))), (256, 256)) + 1.0
-    fat = (0.1 + 0.5 * (1 - water / water.max())) * water
-    affine = np.asarray(nii.affine, dtype=np.float64) @ np.diag([3.0, 1.25, 1.25, 1.0])
-    ff = ff_from_water_fat(water, fat.astype(np.float32))
-    return WaterFatImage(water=water, fat=fat.astype(np.float32), ff=ff, affine=affine)
-
-
-def benchmark_study(folder: Path) -> tuple[Path, WaterFatImage, str]:
-    """Write a 20-slice 256x256 GE-style DICOM study: the phantom if it exists, else
-    :func:`myo_study`. Returns the folder, the image and where it came from."""
-    from vertebrafat.io.dicom.write import save_dicom_study
-
-    try:
-        from vertebrafat.phantom import generate_subject  # type: ignore[import-not-found]
-
-        # seed 0, index 12 is the first phantom subject acquired as 20 slices of 256 x 256
-        image, source = generate_subject(seed=0, index=12).image, "phantom seed 0 P013"
-        assert image.shape == (20, 256, 256), image.shape
-    except ImportError:
-        image, source = myo_study(), "MyoSegmenTUM myo01 + synthetic fat (no phantom yet)"
-    save_dicom_study(
-        image, folder, vendor="ge", patient_name="BENCH^SEGMENT", patient_id="B001", uid_seed=0
-    )
-    return folder, image, source
-
-
-def end_to_end(study: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``vertebrafat segment STUDY OUT`` in a subprocess."""
-    with tempfile.TemporaryDirectory() as out:
-        t = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "vertebrafat", "segment", str(study), out],
-            check=True,
-            capture_output=True,
-        )
-        wall = time.perf_counter() - t
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
-def stages(image: WaterFatImage, study: Path) -> dict[str, float]:
-    """Per-stage best-of-5 seconds of the in-process pipeline with the shipped model."""
-    model = load_model()
-    card = model.card
-    times: dict[str, float] = {}
-    from vertebrafat.workflows.loading import load_study
-
-    times["load"], image = best_of(lambda: load_study(study))
-    times["preprocess"], (x, _axes) = best_of(lambda: canonical_input(image, card))
-    times["inference"], logits = best_of(
-        lambda: run_network(model.session, x, divisor=card.divisor)
-    )
-
-    def post() -> Any:
-        p = resample_linear(class_probabilities(logits), image.shape[1:])
-        return postprocess(
-            np.argmax(p, axis=1) == 1, voxel_ml=0.001, min_component_ml=card.min_component_ml
-        )
-
-    times["postprocess"], mask = best_of(post)
-    with tempfile.TemporaryDirectory() as tmp:
-        from vertebrafat.io.nifti import save_labels
-
-        times["write labels"], _ = best_of(
-            lambda: save_labels(mask.astype(np.uint8), image.affine, Path(tmp) / "l.nii.gz")
-        )
-    times["predict() total"], _ = best_of(lambda: predict(model, image))
-    times["model_input_hw"] = float(x.shape[2] * x.shape[3])
-    return times
 
 
 def reference_torch(n_slices: int = 20) -> dict[str, float]:
@@ -152,48 +249,73 @@ def reference_torch(n_slices: int = 20) -> dict[str, float]:
     }
 
 
-def shipped_gflops(hw: float) -> float:
-    """GFLOPs per slice of the shipped network at its actual input size (``hw`` pixels)."""
-    import torch
-
-    from vertebrafat.train.network import CONFIGS, build_network, gflops_per_slice
-
-    card = load_model().card
-    net = build_network(
-        CONFIGS["default"], in_channels=card.n_planes, out_channels=len(card.classes)
-    )
-    torch.set_num_threads(2)
-    return gflops_per_slice(net, height=256, width=256) * hw / (256 * 256)
-
-
 def row(name: str, value: float | str, target: float | str = "-", study: float | str = "-") -> None:
     """One table line: measure, vertebrafat, target, the study (Zhou et al. 2020)."""
-    cells = [f"{c:14.4g}" if isinstance(c, float) else f"{c:>14s}" for c in (value, target, study)]
-    print(f"{name:40s} {' '.join(cells)}")
+    cells = [f"{c:14.3f}" if isinstance(c, float) else f"{c:>14s}" for c in (value, target, study)]
+    print(f"{name:44s} {' '.join(cells)}")
+
+
+def machine() -> str:
+    """CPU model, cores and the load average now."""
+    names = [line.split(":", 1)[1].strip() for line in
+             Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"{names[0] if names else 'CPU'} x {os.cpu_count()} cores, load average {load}"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--stages", nargs=2, type=Path, metavar=("STUDY", "OUT"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stages:
+        stage_run(*args.stages)
+        return
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
-        study, image, source = benchmark_study(Path(tmp) / "dicom")
-        e2e = end_to_end(study)
-        t = stages(image, study)
-    gf = shipped_gflops(t.pop("model_input_hw"))
-    ref = reference_torch()
-    n = image.shape[0]
-    spacing = np.round(image.spacing_mm, 3).tolist()
-    print(f"study: {n} x {image.shape[1]} x {image.shape[2]}, spacing {spacing} mm, {source}")
+        study, shape = benchmark_study(Path(tmp) / "dicom")
+        runs = interleaved(study, args.rounds)
+        parts = stages(study)
+        gflop, net_s, rate, x_shape = network_gflops(study)
+    own = runs["segment"] - runs["floor"]
+    print(f"study: {' x '.join(map(str, shape))} GE DICOM, 4 maps; {args.rounds} interleaved "
+          f"rounds; load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     row("measure", "vertebrafat", "target", "study")
-    row("segment end to end (s)", e2e[0], TARGET_E2E_S, STUDY_S)
-    row("peak RSS of segment (MB)", e2e[1], TARGET_RSS_MB)
-    for name, secs in t.items():
-        row(f"{name} (s)", secs, TARGET_INFER_S if name == "inference" else "-")
-    row("model GFLOP per slice", gf, "-", ref["gflops"])
-    row("achieved GFLOP/s (inference)", gf * n / t["inference"])
-    row("reference U-Net torch eager, 20 sl (s)", ref["eager_s"])
-    row("reference U-Net ONNX Runtime, 20 sl (s)", ref["onnx_s"])
-    row("reference GFLOP/s (torch eager)", ref["gflops"] * 20 / ref["eager_s"])
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row("peak RSS of this benchmark (MB)", rss_mb)
+    row("floor: import numpy, onnxruntime, pydicom (s)", float(np.median(runs["floor"])))
+    row("segment end to end, median (s)", float(np.median(runs["segment"])),
+        "floor + 0.65", STUDY_S)
+    row("segment end to end, min (s)", float(runs["segment"].min()))
+    row("own time = segment - floor, median (s)", float(np.median(own)), TARGET_OWN_S)
+    row("own time, min (s)", float(own.min()), TARGET_OWN_S)
+    row("segment CPU time (user + system), median (s)", float(np.median(runs["segment_cpu"])))
+    row("floor CPU time, median (s)", float(np.median(runs["floor_cpu"])))
+    row("vertebrafat --help, median (s)", float(np.median(runs["help"])), TARGET_HELP_S)
+    row("peak RSS of segment (MB)", float(runs["rss"].max()))
+    row("study's time / ours (x)", STUDY_S / float(np.median(runs["segment"])))
+    print("stages of a cold run (median of 3; see the docstring)")
+    for name, secs in parts.items():
+        row(f"  {name} (s)", secs)
+    print(f"network: input {' x '.join(map(str, x_shape))}")
+    row("network GFLOP per study", gflop)
+    row("network alone, best of 5 (s)", net_s)
+    row("network GFLOP/s", rate)
+    nominal, ghz = nominal_peak()
+    try:
+        peak = measured_peak()
+    except ImportError:
+        peak = float("nan")
+    row("fp32 peak measured: ORT MatMul 2048^3 (GFLOP/s)", peak)
+    row(f"fp32 peak nominal at {ghz:.2f} GHz (GFLOP/s)", nominal)
+    row("fraction of measured peak", rate / peak, TARGET_FRACTION)
+    row("fraction of nominal peak", rate / nominal, TARGET_FRACTION)
+    if args.reference:
+        ref = reference_torch()
+        row("reference U-Net GFLOP per slice", ref["gflops"])
+        row("reference U-Net torch eager, 20 sl (s)", ref["eager_s"])
+        row("reference U-Net ONNX Runtime, 20 sl (s)", ref["onnx_s"])
+        row("reference GFLOP/s (torch eager)", ref["gflops"] * 20 / ref["eager_s"])
 
 
 if __name__ == "__main__":

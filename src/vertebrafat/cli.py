@@ -440,19 +440,24 @@ def segment(
 
     Example: vertebrafat segment --water w.nii.gz --fat f.nii.gz out/sub01
     """
-    from vertebrafat.io.table import table_to_json
     from vertebrafat.segmentation.inference import predict
-    from vertebrafat.workflows.display import measurement_table
     from vertebrafat.workflows.loading import load_model, load_study
-    from vertebrafat.workflows.outputs import write_study_outputs
-    from vertebrafat.workflows.study import analyse_study
+    from vertebrafat.workflows.preload import preload
 
     study, out = study_and_out(paths or [], water=water, others=(fat, ff, r2star))
     kwargs = study_kwargs(series, ff_scale, allow_orientation, water, fat, ff, r2star)
     image = load_study(study, **kwargs)
     net = load_model(None if model is None else str(model))
-    result = analyse_study(image, lambda im: predict(net, im), erosion_mm=erosion_mm,
-                           slices=slices)
+    # scipy.ndimage and what is built on it load while the network runs (GIL released)
+    preload(["vertebrafat.workflows.study", "vertebrafat.workflows.outputs",
+             "vertebrafat.io.seg", "vertebrafat.io.table", "vertebrafat.workflows.display"])
+    seg = predict(net, image)
+    from vertebrafat.io.table import table_to_json
+    from vertebrafat.workflows.display import measurement_table
+    from vertebrafat.workflows.outputs import write_study_outputs
+    from vertebrafat.workflows.study import analyse_study
+
+    result = analyse_study(image, lambda _: seg, erosion_mm=erosion_mm, slices=slices)
     written = write_study_outputs(result, out)
     emit(json.loads(table_to_json(result.table)), as_json=as_json,
          tables=[measurement_table(result.table)])

@@ -109,7 +109,8 @@ def test_label_tables_name_and_colour_the_lumbar_levels() -> None:
     assert slicer[2] == "0 Background 0 0 0 0"
 
 
-def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
+def dicom_result(folder: Path) -> StudyResult:
+    """Three bodies written as a Siemens DICOM study into ``folder``, loaded and measured."""
     from vertebrafat.io.dicom.write import save_dicom_study
     from vertebrafat.workflows.loading import load_study
     from vertebrafat.workflows.study import MaskSegmentation
@@ -121,15 +122,19 @@ def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
     fat = np.where(labels > 0, 50.0, 90.0).astype(np.float32)  # fat around: FF 90 %
     ff = (100 * fat / (water + fat)).astype(np.float32)
     source = WaterFatImage(water, AFFINE, fat=fat, ff=ff)
-    save_dicom_study(source, tmp_path / "dicom", vendor="siemens", patient_name="TEST^SEG",
+    save_dicom_study(source, folder, vendor="siemens", patient_name="TEST^SEG",
                      patient_id="T1", uid_seed=3)
-    image = load_study(tmp_path / "dicom")
+    image = load_study(folder)
 
     def threshold(im: WaterFatImage) -> MaskSegmentation:
         mask = im.water > 0.5 * float(im.water.max())
-        return MaskSegmentation(mask.astype(np.float32), mask)
+        return MaskSegmentation(np.where(mask, 0.75, 0.125).astype(np.float32), mask)
 
-    result = analyse_study(image, threshold)
+    return analyse_study(image, threshold)
+
+
+def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
+    result = dicom_result(tmp_path / "dicom")
     paths = write_study_outputs(result, tmp_path / "out")
     assert paths["seg"].name == "seg.dcm"
     assert [r.level for r in result.table] == ["L3", "L4", "L5"]
@@ -139,3 +144,26 @@ def test_dicom_study_gets_a_dicom_seg(tmp_path: Path) -> None:
     seg = pydicom.dcmread(paths["seg"])
     assert seg.Modality == "SEG"
     assert sorted(s.SegmentLabel for s in seg.SegmentSequence) == ["L3", "L4", "L5"]
+
+
+def test_concurrent_writing_gives_each_writers_own_bytes(tmp_path: Path) -> None:
+    """The folder writer runs the SEG and the probability map on threads: each file is byte
+    for byte what its writer gives alone, one after the other."""
+    from vertebrafat.io.nifti import save_labels, save_volume
+    from vertebrafat.io.seg import save_dicom_seg
+    from vertebrafat.io.table import save_table
+
+    result = dicom_result(tmp_path / "dicom")
+    paths = write_study_outputs(result, tmp_path / "out")
+    alone = tmp_path / "alone"
+    image = result.image
+    save_labels(result.labelling.labels, image.affine, alone / "labels.nii.gz")
+    save_volume(result.probability, image.affine, alone / "probability.nii.gz")
+    save_dicom_seg(result.labelling.labels, image, tmp_path / "dicom", alone / "seg.dcm")
+    save_table(result.table, alone / "bmf.csv")
+    for role in ("labels", "probability", "seg", "csv"):
+        assert paths[role].read_bytes() == (alone / paths[role].name).read_bytes(), role
+    from PIL import Image
+
+    with Image.open(paths["qc"]) as picture:  # deflate level 1: the same pixels
+        assert np.array_equal(np.asarray(picture.convert("RGB")), result.qc)

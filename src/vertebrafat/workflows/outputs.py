@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -91,24 +92,33 @@ def write_study_outputs(
 def _write_all(
     result: StudyResult, folder: Path, dicom_source: str | os.PathLike[str] | None
 ) -> dict[str, str]:
+    """Write every file into ``folder``; the DICOM SEG (Python-bound) and the probability map
+    (mostly deflate, which runs without the GIL) on their own threads, the small files here."""
     labels = result.labelling.labels
     # the volumes go back to the input's own axis order, so a viewer overlays them as they are
     back = inverse_axes(result.image.meta.file_axes)
     affine = permute_affine(result.image.affine, back)
-    save_labels(np.transpose(labels, back), affine, folder / "labels.nii.gz")
-    save_volume(np.transpose(result.probability.astype(np.float32), back), affine,
-                folder / "probability.nii.gz")
-    save_table(result.table, folder / "bmf.csv")
-    write_text_atomic(folder / "bmf.json", study_json(result.table, result.labelling.naming()))
-    write_bytes_atomic(folder / "qc.png", png_bytes(result.qc))
-    write_text_atomic(folder / "labels.itksnap.txt", itksnap_label_table())
-    write_text_atomic(folder / "labels.ctbl", slicer_color_table())
+    probability = np.asarray(result.probability, dtype=np.float32)  # no copy when float32
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        jobs = [pool.submit(save_volume, np.transpose(probability, back), affine,
+                            folder / "probability.nii.gz")]
+        if dicom_source is not None:
+            from vertebrafat.io.seg import save_dicom_seg
+
+            jobs.append(pool.submit(save_dicom_seg, labels, result.image, dicom_source,
+                                    folder / "seg.dcm"))
+        save_labels(np.transpose(labels, back), affine, folder / "labels.nii.gz")
+        save_table(result.table, folder / "bmf.csv")
+        write_text_atomic(folder / "bmf.json",
+                          study_json(result.table, result.labelling.naming()))
+        write_bytes_atomic(folder / "qc.png", png_bytes(result.qc))
+        write_text_atomic(folder / "labels.itksnap.txt", itksnap_label_table())
+        write_text_atomic(folder / "labels.ctbl", slicer_color_table())
+        for job in jobs:
+            job.result()  # a writer's error surfaces here, and the staging folder goes
     names = {"labels": "labels.nii.gz", "probability": "probability.nii.gz", "csv": "bmf.csv",
              "json": "bmf.json", "qc": "qc.png", "itksnap": "labels.itksnap.txt",
              "slicer": "labels.ctbl"}
     if dicom_source is not None:
-        from vertebrafat.io.seg import save_dicom_seg
-
-        save_dicom_seg(labels, result.image, dicom_source, folder / "seg.dcm")
         names["seg"] = "seg.dcm"
     return names
