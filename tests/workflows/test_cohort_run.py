@@ -275,8 +275,12 @@ def test_a_killed_worker_loses_no_study(phantom_source: Path, tmp_path: Path) ->
 def test_ctrl_c_stops_with_one_line_and_resumes(
     phantom_source: Path, tmp_path: Path, workers: str
 ) -> None:
+    """Ctrl-C after the first study: exit 130, one line, and a rerun computes only the rest.
+    Ten studies, so that the run is still busy when the signal comes even on a loaded machine
+    (with four, at load 5-6, a fast run once ended before this process could send it)."""
+    n = 10
     root, out = tmp_path / "root", tmp_path / "out"
-    for k in range(4):
+    for k in range(n):
         nifti_copy(phantom_source / ("P001", "P002")[k % 2], root / f"S{k}")
     proc = subprocess.Popen(
         [sys.executable, "-m", "vertebrafat", "cohort", str(root), str(out), "--workers",
@@ -286,26 +290,27 @@ def test_ctrl_c_stops_with_one_line_and_resumes(
     before = []
     for line in proc.stderr:
         before.append(line.rstrip("\n"))
-        if line.startswith("cohort: 1/4 done"):
+        if line.startswith(f"cohort: 1/{n} done"):
             os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: the whole group
             break
     after = proc.stderr.read().splitlines()
     assert proc.wait(timeout=120) == 130
     assert proc.stdout.read() == ""
-    assert before[0].endswith("4 studies: 4 to compute (4 new), 0 skipped (same settings and "
-                              "inputs)")
+    assert before[0].endswith(f"{n} studies: {n} to compute ({n} new), 0 skipped (same settings "
+                              "and inputs)")
     assert [ln for ln in after if not ln.startswith("cohort: ")] == after[-1:]
-    assert re.fullmatch(r"interrupted: ([1-4]) of 4 studies done \(0 failed\), [0-3] not; "
+    assert re.fullmatch(rf"interrupted: (\d+) of {n} studies done \(0 failed\), \d+ not; "
                         r".*cohort_status.csv lists them; run the same command again to "
                         r"resume", after[-1]), after
     done = int(after[-1].split()[1])
+    assert 1 <= done < n
     status = [s[0] for s in _status(out).values()]
-    assert status.count("ok") == done and status.count("pending") == 4 - done
+    assert status.count("ok") == done and status.count("pending") == n - done
     _wait_for_group_to_end(proc.pid)
     code, stdout, _ = _cli(["cohort", root, out, "--dry-run", "--json"])
     assert code == 0
     actions = [r["action"] for r in json.loads(stdout)]
-    assert actions.count("skip") == done and actions.count("compute") == 4 - done
+    assert actions.count("skip") == done and actions.count("compute") == n - done
 
 
 def _wait_for_group_to_end(pgid: int) -> None:
