@@ -49,7 +49,7 @@ def test_all_outputs_are_written(tmp_path: Path) -> None:
     assert data["naming"] == {
         "anchor": "bottom", "confidence": "low", "flags": ["no_sacrum", "uncertain_level"],
         "cues": [{"cue": "lowest_body", "strength": "weak", "verdict": "agrees"}],
-        "pieces_not_counted": 0,
+        "pieces_not_counted": 0, "cues_ignored": [],
     }
     assert paths["qc"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging folder left
