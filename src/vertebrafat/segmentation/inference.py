@@ -274,9 +274,9 @@ def run_network(session: Session, x: Volume, *, divisor: int, batch: int = 1) ->
 def class_probabilities(logits: Volume) -> Volume:
     """Sigmoid (one channel) or softmax over axis 1 of ``(slices, classes, rows, cols)``."""
     if logits.shape[1] == 1:
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32, copy=False)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)  # no copy of f32
 
 
 def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask:
