@@ -71,9 +71,9 @@ def erode_in_plane(region: npt.NDArray[np.bool_], affine: Affine, *, erosion_mm:
     for k in np.flatnonzero(moved.any(axis=(1, 2))):
         # the bounding box with a one-pixel background ring gives the same distances as the
         # whole slice (every nearer background pixel lies on the ring), at a fraction of the cost
-        rows, cols = np.nonzero(moved[k])
-        box = (slice(max(int(rows.min()) - 1, 0), int(rows.max()) + 2),
-               slice(max(int(cols.min()) - 1, 0), int(cols.max()) + 2))
+        rows, cols = np.flatnonzero(moved[k].any(axis=1)), np.flatnonzero(moved[k].any(axis=0))
+        box = (slice(max(int(rows[0]) - 1, 0), int(rows[-1]) + 2),
+               slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 2))
         out[k][box] = ndi.distance_transform_edt(moved[k][box], sampling=in_plane) > erosion_mm
     return np.moveaxis(out, 0, axis)
 

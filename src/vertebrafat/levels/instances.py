@@ -60,6 +60,23 @@ def overlap_index(inst: Instances, mask: npt.NDArray[np.bool_] | None) -> int | 
     return int(np.argmax(counts)) - 1 if counts.max() else None
 
 
+def voxel_centroids(
+    idx: tuple[npt.NDArray[np.intp], ...],
+    ids: npt.NDArray[np.integer],
+    labels: npt.NDArray[np.intp],
+) -> npt.NDArray[np.float64]:
+    """Mean voxel index ``(len(labels), ndim)`` of each label, from the labelled voxels' indices
+    ``idx`` (as ``np.nonzero`` gives them) and their labels ``ids``: what
+    ``ndi.center_of_mass(np.ones(shape), labelled, labels)`` gives, bit for bit (sums of whole
+    numbers in float64 are exact in any order), without a pass over the whole array per axis.
+    A label with no voxel gets NaN."""
+    size = int(max(ids.max(initial=0), labels.max(initial=0))) + 1
+    counts = np.bincount(ids, minlength=size).astype(np.float64)[labels]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([np.bincount(ids, weights=i.astype(np.float64), minlength=size)[labels]
+                         / counts for i in idx], axis=1)
+
+
 def split_instances(
     mask: Mask, affine: Affine, *, options: InstanceOptions | None = None
 ) -> tuple[Instances, int]:
@@ -178,7 +195,7 @@ def _stacked(
     max_angle_deg: float,
 ) -> bool:
     """True if consecutive cores (sorted along S) are joined by near-cranio-caudal steps."""
-    centres = np.array(ndi.center_of_mass(np.ones(cores.shape), cores, keep))
+    centres = voxel_centroids(np.nonzero(cores), cores[cores > 0], keep)
     mm = centres @ aff[:3, :3].T
     mm = mm[np.argsort(mm[:, 2])]
     steps = np.diff(mm, axis=0)
@@ -216,7 +233,7 @@ def _merge_side_by_side(
     lo = np.asarray(ndi.minimum(z, ids, np.arange(1, n + 1)))
     hi = np.asarray(ndi.maximum(z, ids, np.arange(1, n + 1)))
     counts = np.bincount(ids, minlength=n + 1)[1:]
-    centres = np.array(ndi.center_of_mass(np.ones(inst.shape), inst, np.arange(1, n + 1)))
+    centres = voxel_centroids(idx, ids, np.arange(1, n + 1))
     mm = centres @ aff[:3, :3].T
     cos_limit = np.cos(np.deg2rad(opts.max_split_angle_deg))
     overlap = np.minimum.outer(hi, hi) - np.maximum.outer(lo, lo)

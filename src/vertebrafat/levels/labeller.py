@@ -48,7 +48,7 @@ from vertebrafat.levels.naming import Cue, fused_body, name_levels
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
     BodyShape,
-    body_shape,
+    body_shapes,
     count_sacral_fragments,
     looks_like_sacrum,
 )
@@ -179,7 +179,7 @@ def label_vertebrae(
         inst[extra] = n
     if n == 0:
         return VertebraLabelling(labels=np.zeros(body.shape, dtype=np.uint8))
-    shapes = [body_shape(inst == i, aff) for i in range(1, n + 1)]
+    shapes = body_shapes(inst, n, aff)
     stray = off_spine(shapes[: n - 1] if extra is not None else shapes)
     if stray:
         keep = [i for i in range(n) if i not in stray]
@@ -225,15 +225,16 @@ def label_vertebrae(
     check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
                          t12_check=check, weak_tail=weak_tail, split=fused is not None)
-    labels = np.zeros(body.shape, dtype=np.uint8)
+    label_of = np.zeros(int(inst.max()) + 1, dtype=np.uint8)  # instance -> label, one pass
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):
         label = LABEL_OF_LEVEL.get(name)
         if label is None:
             continue
-        labels[inst == idx + 1] = label
+        label_of[idx + 1] = label
         if shapes[idx].touches_border:
             level_flags[label] = ("partial_fov",)
+    labels = label_of[inst]
     return VertebraLabelling(labels, level_flags, naming.flags, naming.anchor, naming.cues,
                              naming.confidence, len(dropped), tuple(ignored))
 

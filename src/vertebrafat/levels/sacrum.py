@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage as ndi
 
 from vertebrafat.core.image import array_axis_along
 from vertebrafat.core.types import Mask
@@ -53,7 +54,29 @@ class BodyShape:
 
 def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
     """Measure one instance (a boolean ``(slices, rows, cols)`` mask, at least one voxel)."""
-    idx = np.argwhere(instance)
+    return _shape_of(np.argwhere(instance), instance.shape, affine)
+
+
+def body_shapes(
+    inst: npt.NDArray[np.int32], n: int, affine: npt.NDArray[np.float64]
+) -> list[BodyShape]:
+    """:func:`body_shape` of ``inst == k`` for k = 1..n, each read inside its bounding box
+    (the same voxels in the same order as from the whole volume, so the same numbers)."""
+    shapes = []
+    for k, box in enumerate(ndi.find_objects(inst, max_label=n), start=1):
+        if box is None:  # an empty instance: as body_shape of it
+            shapes.append(body_shape(inst == k, affine))
+            continue
+        idx = np.argwhere(inst[box] == k) + np.array([s.start for s in box])
+        shapes.append(_shape_of(idx, inst.shape, affine))
+    return shapes
+
+
+def _shape_of(
+    idx: npt.NDArray[np.intp], shape: tuple[int, ...], affine: npt.NDArray[np.float64]
+) -> BodyShape:
+    """:func:`body_shape` from the instance's voxel indices ``(k, 3)`` in C order and the
+    array's ``shape``."""
     mm = idx @ affine[:3, :3].T + affine[:3, 3]
     centre = mm.mean(axis=0)
     if len(mm) > 3:
@@ -63,10 +86,10 @@ def body_shape(instance: Mask, affine: npt.NDArray[np.float64]) -> BodyShape:
     else:
         sd, long_axis = np.zeros(3), np.array([0.0, 0.0, 1.0])
     lo, hi = idx.min(axis=0), idx.max(axis=0)
-    touches = bool(np.any(lo == 0) or np.any(hi == np.array(instance.shape) - 1))
+    touches = bool(np.any(lo == 0) or np.any(hi == np.array(shape) - 1))
     voxel_ml = voxel_volume_ml(affine)
     s_axis = array_axis_along(affine, 2)
-    rows_below = instance.shape[s_axis] - 1 - hi[s_axis] if affine[2, s_axis] < 0 else lo[s_axis]
+    rows_below = shape[s_axis] - 1 - hi[s_axis] if affine[2, s_axis] < 0 else lo[s_axis]
     inferior = rows_below == 0
     lr_axis = array_axis_along(affine, 0)
     return BodyShape(

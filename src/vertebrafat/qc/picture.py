@@ -207,7 +207,14 @@ def _panel(
                 size, Image.Resampling.NEAREST
             )
         ) > 0
-        rgb[big & ~ndi.binary_erosion(big, iterations=thick)] = _colour(label)
+        # outlined inside its bounding box: outside it all is background, as the erosion's
+        # border is, so the outline is the same pixels at a fraction of the cost
+        rows, cols = np.flatnonzero(big.any(axis=1)), np.flatnonzero(big.any(axis=0))
+        if not rows.size:
+            continue
+        bbox = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        sub = big[bbox]
+        rgb[bbox][sub & ~ndi.binary_erosion(sub, iterations=thick)] = _colour(label)
     left = round(box[0] + (box[2] - box[0] - size[0]) / 2)
     top = round(box[1] + (box[3] - box[1] - size[1]) / 2)
     canvas.paste(Image.fromarray(rgb, "RGB"), (left, top))

@@ -274,9 +274,9 @@ def run_network(session: Session, x: Volume, *, divisor: int, batch: int = 1) ->
 def class_probabilities(logits: Volume) -> Volume:
     """Sigmoid (one channel) or softmax over axis 1 of ``(slices, classes, rows, cols)``."""
     if logits.shape[1] == 1:
-        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32, copy=False)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)  # no copy of f32
 
 
 def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask:
@@ -293,8 +293,14 @@ def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask
         mask = keep[labelled]
     out = np.zeros_like(mask, dtype=bool)
     for i in range(mask.shape[0]):
-        if mask[i].any():
-            out[i] = ndimage.binary_fill_holes(mask[i])
+        # filled inside the slice's bounding box: the background outside it reaches the image
+        # border, as the box's own border does in the fill, so the same pixels, faster
+        rows = np.flatnonzero(mask[i].any(axis=1))
+        if not rows.size:
+            continue
+        cols = np.flatnonzero(mask[i].any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        out[i][box] = ndimage.binary_fill_holes(mask[i][box])
     return out
 
 
