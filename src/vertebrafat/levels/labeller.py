@@ -118,7 +118,8 @@ def label_vertebrae(
     geometry : (4, 4) affine or WaterFatImage
         Voxel -> RAS mm; superior is +S whatever the array order.
     sacrum : (slices, rows, cols) bool, optional
-        Sacrum class of a model that has one; its largest overlap becomes label 26.
+        Sacrum class of a model that has one; its largest overlap becomes label 26. An empty
+        class (the model saw no sacrum) makes sacral fragments a weak cue.
     t12 : (slices, rows, cols) bool, optional
         A T12 cue (last rib-bearing body); the instance it overlaps most is T12.
     ribs : (slices, rows, cols) bool, optional
@@ -172,6 +173,7 @@ def label_vertebrae(
     ignored: list[str] = []
     rib_mask = _plausible_ribs(rib_mask, body, "ribs", aff, ignored)
     check_mask = _plausible_ribs(check_mask, body, "rib_check", aff, ignored)
+    class_empty = extra is not None and not extra.any()  # the model has the class, saw none
     extra = _largest_component(extra)
     inst, n = split_instances(body if extra is None else body & ~extra, aff, options=options)
     if extra is not None:
@@ -224,7 +226,8 @@ def label_vertebrae(
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
     check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
-                         t12_check=check, weak_tail=weak_tail, split=fused is not None)
+                         t12_check=check, weak_tail=weak_tail or class_empty,
+                         split=fused is not None)
     label_of = np.zeros(int(inst.max()) + 1, dtype=np.uint8)  # instance -> label, one pass
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):
