@@ -44,13 +44,12 @@ from vertebrafat.levels.instances import (
     split_instances,
     voxel_volume_ml,
 )
-from vertebrafat.levels.naming import Cue, fused_body, name_levels
+from vertebrafat.levels.naming import Cue, fused_body, name_levels, sacrum_position
 from vertebrafat.levels.ribs import rib_bearing
 from vertebrafat.levels.sacrum import (
     BodyShape,
     body_shapes,
     count_sacral_fragments,
-    looks_like_sacrum,
 )
 from vertebrafat.levels.spine import (
     drop_non_bodies,
@@ -192,7 +191,8 @@ def label_vertebrae(
     # the sacral tail: fragments below L5 or, with the model's sacrum class at the bottom, the
     # class's instance; either grows over pieces fused to it (S1 continuous with S2, no disc):
     # a model may call the upper S1 "body" and the rest "sacrum" (issue-14 real-anatomy model)
-    class_last = extra is not None and overlap_index(inst, extra) == order[-1]
+    protected = overlap_index(inst, extra)  # the class's instance: never merged nor dropped
+    class_last = extra is not None and protected == order[-1]
     if extra is None:
         found_tail = count_sacral_fragments([shapes[i] for i in order])
     else:
@@ -205,20 +205,14 @@ def label_vertebrae(
         n_tail = found_tail = 0
         weak_tail = False
     tail = order[len(order) - n_tail :]
-    protected = overlap_index(inst, extra)
     order, shapes, inst = merge_stacked_fragments(order[: len(order) - n_tail], shapes, inst, aff,
                                                   keep=protected)
     order, dropped = drop_non_bodies(order, shapes, tail_follows=n_tail > 0, keep=protected)
-    # two bodies fused through a disc, above the sacrum (the class, or a sacrum-shaped lowest
-    # body): cut at the waist, or the count would miss a level
-    if protected in order:
-        above = order[: order.index(protected)]
-    elif len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):
-        above = order[:-1]
-    else:
-        above = order
-    fused = fused_body(above, shapes)
-    if fused is not None:  # the size of two bodies: the count would miss a level
+    # two bodies fused through a disc above the sacrum: cut at the waist, or the count would
+    # miss a level
+    top_of_sacrum = sacrum_position(order + tail, shapes, inst, extra, n_tail)
+    fused = fused_body(order[:top_of_sacrum], shapes)
+    if fused is not None:
         order, shapes = split_at_waist(order, shapes, inst, fused, aff)
     order += tail
     from_ribs = False

@@ -85,7 +85,9 @@ def name_levels(
 
     A T12 cue found from ribs (``rib_cue``) may only reveal an L6: with the sacrum in view it is
     used when it leaves five or six lumbar bodies; otherwise it does not rename the spine (a
-    rib-class speck on a lumbar body) but it disagrees, and the naming is ``uncertain_level``."""
+    rib-class speck on a lumbar body) but it disagrees, and the naming is ``uncertain_level``.
+    ``split``: the labeller cut a body the size of two at its waist (:func:`fused_body`); the
+    ``body_sizes`` cue then objects."""
     names, flags, anchor, slots = _names(
         order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue
     )
@@ -94,9 +96,7 @@ def name_levels(
     check_pos = _overlap_position(order, inst, t12_check)
     if check_pos is not None:
         cues.append(Cue("t12_ribs_water", "weak", slots[check_pos] + 6))
-    above_s1 = order[: names.index("S1")] if "S1" in names else order
-    if split or fused_body(above_s1, shapes) is not None:
-        # it only objects: a body the size of two (the labeller cut it at its waist, ``split``)
+    if split:  # it only objects: a body the size of two, cut at its waist by the labeller
         cues.append(Cue("body_sizes", "strong", None))
     junction = _junction(names, slots)
     transitional = "transitional" in flags  # the count says sacrum and T12 bracket 4 or 6
@@ -211,7 +211,7 @@ def _names(
     *, rib_cue: bool,
 ) -> tuple[list[str], tuple[str, ...], str, list[int]]:
     """Names, flags and anchor (the counting rules), with the slots of the chain."""
-    sacrum_pos = len(order) - n_tail if n_tail else _sacrum_position(order, shapes, inst, sacrum)
+    sacrum_pos = sacrum_position(order, shapes, inst, sacrum, n_tail)
     # position of each body counted from the top, gaps skipped; no gap is looked for in or
     # into the sacrum (its segments and the L5/S1 step differ from the lumbar spacing)
     above = order if sacrum_pos is None else order[:sacrum_pos]
@@ -285,11 +285,14 @@ def _count_down(slots: list[int], t12_slot: int) -> list[str]:
     return out
 
 
-def _sacrum_position(
+def sacrum_position(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
-    sacrum: npt.NDArray[np.bool_] | None,
+    sacrum: npt.NDArray[np.bool_] | None, n_tail: int,
 ) -> int | None:
-    """Index in ``order`` of the sacrum: the model's sacrum class, else a sacrum-shaped bottom."""
+    """Index in ``order`` (top to bottom, a sacral tail of ``n_tail`` last) of the sacrum: the
+    tail's top, the model's sacrum class, else a sacrum-shaped bottom; None without one."""
+    if n_tail:
+        return len(order) - n_tail
     if sacrum is not None and sacrum.any():
         return _overlap_position(order, inst, sacrum)
     if len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):
