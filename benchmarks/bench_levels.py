@@ -268,8 +268,7 @@ def bench_phantom_pipeline(
     cases: dict[str, int] = {}
     wrong: list[str] = []
     cfg = phantom_config(hard)
-    spines = {"right": 0, "total": 0, "spine_right": 0, "shifted": 0, "silent": 0,
-              "uncertain_right": 0}
+    spines = dict(ZERO)
     print(f"\nPipeline on phantom subjects (model {Path(model_path).name}, seed {seed}, n={n}"
           f"{', half with fracture, half transitional' if hard else ''}"
           f"{', water only' if water_only else ', all four maps'}"
@@ -283,7 +282,7 @@ def bench_phantom_pipeline(
             image = replace(image, fat=None, ff=None, r2star=None)
         result = analyse_study(image, lambda im: predict(net, im))
         v = spine_verdict(truth_labels, result.labelling.labels, result.labelling.study_flags)
-        spines = {key: spines[key] + v[key] for key in spines}
+        spines = add(spines, v)
         c, t, m = score_named(truth_labels, result.labelling.labels)
         ok, tot, misses = ok + c, tot + t, misses + m
         kinds = {les.kind for les in study.lesions}
@@ -297,8 +296,8 @@ def bench_phantom_pipeline(
     print(f"level naming: {ok}/{tot} = {100 * ok / tot:.1f}% of the bodies segmented (target "
           f">= 99 %), {misses} L1-L6/sacrum not segmented; cases {cases}")
     print(f"wrong: {wrong or 'none'}")
-    print_spines("phantom" + (" --hard" if hard else "") + (" water" if water_only else " 4 maps")
-                 + (" lumbar-only" if lumbar_only else ""), spines, n)
+    print_table({"phantom" + (" --hard" if hard else "") + (" water" if water_only else " 4 maps")
+                 + (" lumbar-only" if lumbar_only else ""): spines})
     if not diffs:
         return
     d = np.array(diffs)
@@ -323,17 +322,6 @@ def spine_verdict(truth: np.ndarray, labels: np.ndarray, flags: tuple[str, ...])
     return {"right": right, "total": total, "spine_right": int(not wrong),
             "shifted": int(wrong), "silent": int(wrong and not uncertain),
             "uncertain_right": int(uncertain and not wrong)}
-
-
-def print_spines(name: str, totals: dict[str, int], spines: int) -> None:
-    """One row of the issue-14 naming table, with the targets."""
-    pct = 100 * totals["right"] / max(totals["total"], 1)
-    print(f"\n{'set':34s} {'vertebrae right':>16s} {'spines shifted':>15s} {'silent':>7s} "
-          f"{'uncertain on right':>19s}")
-    print(f"{name:34s} {totals['right']:>4d}/{totals['total']:<4d}{pct:5.1f}% "
-          f"{totals['shifted']:>8d}/{spines:<6d} {totals['silent']:>7d} "
-          f"{totals['uncertain_right']:>10d}/{totals['spine_right']:<8d}")
-    print(f"{'target (issue 14)':34s} {'>= 99 %':>16s} {'':>15s} {'0':>7s} {'<= 10 %':>19s}")
 
 
 Totals = dict[str, int]
