@@ -1,13 +1,17 @@
-"""Shared fixtures: tiny water-fat images and the path of the real data set."""
+"""Shared fixtures: tiny water-fat images and the path of the real data set; helpers the
+reader tests share."""
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import settings
 
+from vertebrafat.core.errors import VertebrafatError
 from vertebrafat.core.image import StudyMeta, WaterFatImage
 
 # Property tests draw the same examples on every run (CI on a clean checkout included): a red
@@ -49,3 +53,32 @@ def myo_subjects() -> list[Path]:
     if not MYO.is_dir():
         pytest.skip(f"real data not found at {MYO} (../shared/data/myosegmentum absent)")
     return sorted(p for p in MYO.iterdir() if (p / "water.nii.gz").is_file())
+
+
+def reversed_slices(image: WaterFatImage) -> WaterFatImage:
+    """``image`` with an affine whose slice axis runs the other way (the same arrays): a study
+    stored in descending slice order."""
+    flip = np.eye(4)
+    flip[0, 0], flip[0, 3] = -1, image.shape[0] - 1
+    return dataclasses.replace(image, affine=image.affine @ flip)
+
+
+def load_outcome(folder: Path) -> WaterFatImage | VertebrafatError:
+    """``load_study(folder)``: a sound image, or a one-line VertebrafatError naming the folder
+    or a file in it. Any other exception propagates and fails the test."""
+    from vertebrafat.workflows.loading import load_study
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skipped files and repaired headers warn
+        try:
+            image = load_study(folder)
+        except VertebrafatError as exc:
+            message = str(exc)
+            assert "\n" not in message, message
+            assert str(folder) in message, message
+            return exc
+    for name in image.channels:
+        assert np.all(np.isfinite(getattr(image, name))), name
+    assert np.all(np.isfinite(image.affine))
+    assert abs(np.linalg.det(image.affine[:3, :3])) > 1e-6
+    return image

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -16,6 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from conftest import reversed_slices
 from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
@@ -41,11 +41,7 @@ def _twins(image: WaterFatImage, root: Path, vendor: str) -> tuple[Path, Path]:
 def test_enhanced_reads_like_its_classic_twin(
     tmp_path: Path, tiny_image: WaterFatImage, vendor: str, reverse: bool
 ) -> None:
-    image = tiny_image
-    if reverse:
-        flip = np.eye(4)
-        flip[0, 0], flip[0, 3] = -1, image.shape[0] - 1
-        image = dataclasses.replace(image, affine=image.affine @ flip)
+    image = reversed_slices(tiny_image) if reverse else tiny_image
     classic, enhanced = (load_study(p) for p in _twins(image, tmp_path, vendor))
     assert enhanced.channels == classic.channels == ("water", "fat", "ff", "r2star")
     for name in classic.channels:

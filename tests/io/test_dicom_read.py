@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import reversed_slices
 from vertebrafat.cli import main
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.dicom.roles import series_role
@@ -41,11 +41,7 @@ def _expected_order(affine: np.ndarray) -> bool:
 def test_vendor_round_trip(
     tmp_path: Path, tiny_image: WaterFatImage, vendor: str, reverse: bool
 ) -> None:
-    image = tiny_image
-    if reverse:
-        flip = np.eye(4)
-        flip[0, 0], flip[0, 3] = -1, image.shape[0] - 1
-        image = dataclasses.replace(image, affine=image.affine @ flip)
+    image = reversed_slices(tiny_image) if reverse else tiny_image
     _write(image, tmp_path, vendor, shuffle_names=True)
     back = load_study(tmp_path)
     roles = {s.role for s in back.meta.series}

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
 
+from conftest import load_outcome
 from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
@@ -273,27 +274,8 @@ def enhanced(folder: Path) -> Path:
 # -- the property -----------------------------------------------------------------------------
 
 
-def _outcome(folder: Path) -> WaterFatImage | VertebrafatError:
-    """``load_study(folder)``: a sound image, or a one-line VertebrafatError naming the folder
-    or a file in it. Any other exception propagates and fails the test."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # skipped files warn; the property is on the outcome
-        try:
-            image = load_study(folder)
-        except VertebrafatError as exc:
-            message = str(exc)
-            assert "\n" not in message, message
-            assert str(folder) in message, message
-            return exc
-    for name in image.channels:
-        assert np.all(np.isfinite(getattr(image, name))), name
-    assert np.all(np.isfinite(image.affine))
-    assert abs(np.linalg.det(image.affine[:3, :3])) > 1e-6
-    return image
-
-
 def _fails(folder: Path, error: type[VertebrafatError], *phrases: str) -> str:
-    outcome = _outcome(folder)
+    outcome = load_outcome(folder)
     # isinstance: NotWaterFatError (issue 19) is the InputError of a folder without water
     assert isinstance(outcome, error), outcome
     message = str(outcome).replace(f"{folder}/", "")
@@ -411,9 +393,9 @@ def test_broken_study_one_line(ge: Path, mutate: Mutation, error: type[Vertebraf
 ])
 def test_harmless_change_still_loads(ge: Path, studies: dict[str, Path],
                                      mutate: Mutation) -> None:
-    reference = _outcome(studies["ge"])
+    reference = load_outcome(studies["ge"])
     mutate(ge)
-    image = _outcome(ge)
+    image = load_outcome(ge)
     assert isinstance(image, WaterFatImage) and isinstance(reference, WaterFatImage)
     assert image.meta.notes == ()
     np.testing.assert_array_equal(image.water, reference.water)
@@ -422,7 +404,7 @@ def test_harmless_change_still_loads(ge: Path, studies: dict[str, Path],
 
 def test_unreadable_field_strength_is_a_note(ge: Path) -> None:
     set_raw(ge, "MagneticFieldStrength", b"x", None)
-    image = _outcome(ge)
+    image = load_outcome(ge)
     assert isinstance(image, WaterFatImage)
     assert image.meta.field_strength_t is None
     assert any("MagneticFieldStrength x is not 1 finite number(s)" in n for n in image.meta.notes)
@@ -446,9 +428,9 @@ def test_single_slice_without_thickness(ge: Path) -> None:
 def test_enhanced_multi_frame_reads_like_classic(ge: Path, studies: dict[str, Path]) -> None:
     """Was refused (issue 15); enhanced objects are read since issue 19."""
     water_only(ge, keep=N_SLICES)
-    reference = _outcome(ge)
+    reference = load_outcome(ge)
     enhanced(ge)
-    image = _outcome(ge)
+    image = load_outcome(ge)
     assert isinstance(image, WaterFatImage) and isinstance(reference, WaterFatImage)
     np.testing.assert_array_equal(image.water, reference.water)
     np.testing.assert_allclose(image.affine, reference.affine, atol=1e-9)
@@ -557,4 +539,4 @@ def test_mutated_study_ends_in_result_or_one_line(
         folder = Path(shutil.copytree(studies[vendor], Path(tmp) / "study"))
         for mutate in mutations:
             mutate(folder)
-        _outcome(folder)
+        load_outcome(folder)

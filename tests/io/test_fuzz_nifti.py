@@ -25,12 +25,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import load_outcome
 from vertebrafat.cli import main
 from vertebrafat.core.errors import GeometryError, InputError, VertebrafatError
 from vertebrafat.core.image import WaterFatImage
 from vertebrafat.io.nifti import save_volume
 from vertebrafat.phantom import generate_subject
-from vertebrafat.workflows.loading import load_study
 
 NAN, INF = float("nan"), float("inf")
 Mutation = Callable[[Path], None]
@@ -107,25 +107,6 @@ def rgb(data: np.ndarray) -> np.ndarray:
 # -- the property -----------------------------------------------------------------------------
 
 
-def _outcome(folder: Path) -> WaterFatImage | VertebrafatError:
-    """``load_study(folder)``: a sound image, or a one-line VertebrafatError naming a file in
-    ``folder``. Any other exception propagates and fails the test."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # nibabel warns on the headers it repairs
-        try:
-            image = load_study(folder)
-        except VertebrafatError as exc:
-            message = str(exc)
-            assert "\n" not in message, message
-            assert str(folder) in message, message
-            return exc
-    for name in image.channels:
-        assert np.all(np.isfinite(getattr(image, name))), name
-    assert np.all(np.isfinite(image.affine))
-    assert abs(np.linalg.det(image.affine[:3, :3])) > 1e-6
-    return image
-
-
 CASES = [  # mutation, error class, phrase after "water.nii.gz: "
     pytest.param(partial(header, sform_code=0, pixdim=[-1, 0, 0, 0, 1, 1, 1, 1]),
                  GeometryError, "pixdim [0.0, 0.0, 0.0] not positive; the qform cannot size",
@@ -174,7 +155,7 @@ CASES = [  # mutation, error class, phrase after "water.nii.gz: "
 def test_broken_nifti_one_line(water: Path, mutate: Mutation, error: type[VertebrafatError],
                                phrase: str) -> None:
     mutate(water)
-    outcome = _outcome(water.parent)
+    outcome = load_outcome(water.parent)
     assert type(outcome) is error, outcome
     assert str(outcome).startswith(f"{water}: "), outcome
     assert phrase in str(outcome), outcome
@@ -194,7 +175,7 @@ def test_valid_header_variant_loads(water: Path, phantom: Path, mutate: Mutation
                                     scale: float) -> None:
     reference = nib.load(phantom)
     mutate(water)
-    image = _outcome(water.parent)
+    image = load_outcome(water.parent)
     assert isinstance(image, WaterFatImage), image
     np.testing.assert_allclose(image.water, scale * np.asarray(reference.dataobj), rtol=1e-6)
     np.testing.assert_allclose(image.affine, reference.affine, atol=1e-4)
@@ -204,7 +185,7 @@ def test_shear_is_kept_not_dropped(water: Path, phantom: Path) -> None:
     sheared = nib.load(phantom).affine.copy()
     sheared[1, 0] += 2.0
     header(water, qform_code=0, srow_y=sheared[1])
-    image = _outcome(water.parent)
+    image = load_outcome(water.parent)
     assert isinstance(image, WaterFatImage), image
     np.testing.assert_allclose(image.affine, sheared, atol=1e-4)
 
@@ -213,7 +194,7 @@ def test_fat_without_orientation_is_named(water: Path) -> None:
     fat = water.with_name("fat.nii.gz")
     shutil.copy(water, fat)
     header(fat, sform_code=0, qform_code=0)
-    outcome = _outcome(water.parent)
+    outcome = load_outcome(water.parent)
     assert isinstance(outcome, InputError)
     assert str(outcome).startswith(f"{fat}: no orientation in the header")
 
@@ -266,4 +247,4 @@ def test_mutated_nifti_ends_in_result_or_one_line(
         header(path, **dict(fields))
         if damage is not None and damage.func is not array:  # type: ignore[attr-defined]
             damage(path)
-        _outcome(path.parent)
+        load_outcome(path.parent)
