@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from vertebrafat.core.errors import GeometryError, ModelError
 from vertebrafat.core.image import WaterFatImage, spacing_from_affine
@@ -192,13 +193,17 @@ def resample_linear(volume: npt.NDArray[np.float32], shape: tuple[int, int]) -> 
 
     Applied as the matrices of :func:`linear_matrix` (``R @ x @ C.T``): a matrix product is
     several times faster than gathering the taps (77 x 7 planes of 224^2 -> 179^2: 0.18 s
-    against 1.57 s on 2 cores).
+    against 1.57 s on 2 cores). BLAS runs on one thread here: a threaded BLAS rounds a few
+    voxels' last bit differently (the bytes would depend on the machine's core count and on
+    whether Dask started the process), and its spinning threads, sharing two cores with ONNX
+    Runtime and the import thread of ``segment``, made 0.1 s take up to 2.4 s under load.
     """
     out = np.asarray(volume, dtype=np.float32)
-    if out.shape[-2] != shape[0]:
-        out = np.matmul(linear_matrix(out.shape[-2], shape[0]), out)
-    if out.shape[-1] != shape[1]:
-        out = np.matmul(out, linear_matrix(out.shape[-1], shape[1]).T)
+    with threadpool_limits(limits=1, user_api="blas"):
+        if out.shape[-2] != shape[0]:
+            out = np.matmul(linear_matrix(out.shape[-2], shape[0]), out)
+        if out.shape[-1] != shape[1]:
+            out = np.matmul(out, linear_matrix(out.shape[-1], shape[1]).T)
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
