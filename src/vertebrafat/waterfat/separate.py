@@ -62,8 +62,10 @@ class Separation:
         R2* (1/s), one for water and fat.
     field_map_hz : float32 or None
         B0 offset from the water frequency (Hz), unwrapped; field maps that differ by a
-        multiple of ``period_hz`` explain the echoes alike, and the one whose median over the
-        signal is nearest zero is given. None in magnitude mode.
+        multiple of ``period_hz`` explain the echoes alike (water and fat turned to match,
+        so that :func:`~vertebrafat.waterfat.model.synthesize` of the outputs gives back the
+        echoes), and the one whose median over the signal is nearest zero is given. None in
+        magnitude mode.
     period_hz : float
         ``1 / dTE`` (for uneven echoes ``1 / min dTE``).
     method : str
@@ -176,7 +178,14 @@ def separate(
     )
     field = psi_full.ravel() + corr
     if method != "voxelwise":
-        field = unwrapped(field.reshape(vol.shape[1:]), psi, energy, factor, grid.period_hz)
+        fitted = field
+        field = unwrapped(field.reshape(vol.shape[1:]), psi, energy, factor,
+                          grid.period_hz).ravel()
+        # k whole periods more explain the echoes alike only with water and fat turned by
+        # exp(-2 pi i k P t0) (t0 = t[0]: the echoes lie at t0 + n / P); FF does not change
+        turn = np.exp(np.float32(-2 * np.pi * t[0]) * np.complex64(1j)
+                      * (field - fitted).astype(np.float32))
+        w, f = (w * turn).astype(np.complex64), (f * turn).astype(np.complex64)
     return Separation(
         water=w.reshape(spatial),
         fat=f.reshape(spatial),
