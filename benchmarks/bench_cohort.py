@@ -6,9 +6,10 @@ Run: ``python benchmarks/bench_cohort.py [--studies 100] [--workers 2] [--every 
 The phantom subjects ``--subjects`` (seed 0; index 12, the default, is 20 slices of 256 x 256,
 the study ``bench_segment.py`` times) make ``--studies`` study folders, in turn: GE DICOM
 (default; each study with its own UIDs) or NIfTI (hard links to one copy per subject).
-``run_cohort`` measures them on a ``LocalCluster`` of ``--workers`` processes (one thread
-each, as ``vertebrafat cohort`` starts it) and writes the cohort report, as ``vertebrafat
-cohort`` does. Every ``--every`` studies the resident memory (RSS) of each
+``run_cohort`` measures them on the ``LocalCluster`` that ``vertebrafat cohort`` starts
+(:func:`vertebrafat.workflows.cohort.execute.local_cluster`: ``--workers`` processes, one
+thread each, glibc's allocator thresholds at 64 MiB) and writes the cohort report, as
+``vertebrafat cohort`` does. Every ``--every`` studies the resident memory (RSS) of each
 worker process is read and printed.
 
 The last lines give the time per study amortised over the whole run, cluster start and
@@ -21,7 +22,6 @@ and the trend.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import tempfile
 import time
@@ -30,6 +30,7 @@ from pathlib import Path
 from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.phantom import generate_subject
 from vertebrafat.workflows.cohort import StudyOutcome, run_cohort
+from vertebrafat.workflows.cohort.execute import local_cluster
 from vertebrafat.workflows.phantom_cohort import save_phantom_study
 
 FLAT_MIB = 50.0
@@ -74,7 +75,7 @@ def _root(base: Path, *, studies: int, subjects: list[int], fmt: str) -> Path:
 
 def main() -> None:
     """Run the cohort; print RSS per worker every ``--every`` studies, then the timings."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--studies", type=int, default=100)
@@ -88,9 +89,7 @@ def main() -> None:
         root = _root(Path(tmp), studies=args.studies, subjects=args.subjects, fmt=args.format)
         samples: list[tuple[int, float, dict[str, int]]] = []
         begin = time.perf_counter()
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=logging.CRITICAL) as cluster, \
-                Client(cluster) as client:
+        with local_cluster(args.workers) as cluster, Client(cluster) as client:
             done = [0]
             start = time.perf_counter()
             firsts: list[float] = []
