@@ -250,14 +250,15 @@ def canonical_input(
     shape = model_shape(planes.shape[-2:], spacing, card.pixel_spacing_mm, divisor=card.divisor)
     # presence planes and missing channels are constant: filled, not interpolated (a water-only
     # study has one varying plane of seven)
-    x = np.empty((planes.shape[0], planes.shape[1], *shape), dtype=np.float32)
+    # (slices, planes, rows, cols) from the start: no 46 MB transposing copy for 20 slices
+    x = np.empty((planes.shape[1], planes.shape[0], *shape), dtype=np.float32)
     for i, plane in enumerate(planes):
         value = plane.flat[0] if plane.size else 0.0
         if np.all(plane == value):
-            x[i] = value
+            x[:, i] = value
         else:
-            x[i] = resample_linear(np.ascontiguousarray(plane), shape)
-    return np.ascontiguousarray(np.moveaxis(x, 0, 1)), axes
+            x[:, i] = resample_linear(np.ascontiguousarray(plane), shape)
+    return x, axes
 
 
 def run_network(session: Session, x: Volume, *, divisor: int, batch: int = 1) -> Volume:
