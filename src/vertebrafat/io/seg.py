@@ -36,25 +36,17 @@ _SCT_LEVEL = {
 
 
 def _water_datasets(image: WaterFatImage, source: Path) -> list[Any]:
-    """The water series' datasets of ``source``, in the image's slice order."""
-    import pydicom
-
+    """The water images the study was loaded from, in the image's slice order: the headers the
+    reader kept (``meta.water_headers``) when ``source`` is the folder it read, else those of
+    the water series' files in ``source``, parsed here."""
     water = next((s for s in image.meta.series if s.role == "water"), None)
     if water is None or water.series_uid is None:
         raise InputError(f"{source}: the study has no DICOM water series to reference")
-    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
-    datasets: list[Any] = []
-    for p in files:
-        try:
-            ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except Exception:  # non-DICOM or unreadable files were reported by the reader
-            continue
-        if str(getattr(ds, "SeriesInstanceUID", "")) != water.series_uid:
-            continue
-        if is_enhanced(ds):
-            datasets.extend(_water_frames(ds))
-        else:
-            datasets.append(ds)
+    kept = image.meta.water_headers
+    if kept and source.resolve() == Path(image.meta.source).resolve():
+        datasets = list(kept)
+    else:
+        datasets = _read_water(source, water.series_uid)
     ras = np.asarray(image.affine)
     normal_lps = np.array([-1.0, -1.0, 1.0]) * ras[:3, 0]
     datasets.sort(key=lambda d: float(np.dot(np.asarray(d.ImagePositionPatient), normal_lps)))
@@ -63,6 +55,27 @@ def _water_datasets(image: WaterFatImage, source: Path) -> list[Any]:
             f"{source}: water series has {len(datasets)} readable slices, labels have "
             f"{image.shape[0]}"
         )
+    return datasets
+
+
+def _read_water(source: Path, series_uid: str) -> list[Any]:
+    """The images of series ``series_uid`` in ``source`` (a file or a folder searched
+    recursively), headers only; the water frames of an enhanced object."""
+    import pydicom
+
+    files = [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    datasets: list[Any] = []
+    for p in files:
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+        except Exception:  # non-DICOM or unreadable files were reported by the reader
+            continue
+        if str(getattr(ds, "SeriesInstanceUID", "")) != series_uid:
+            continue
+        if is_enhanced(ds):
+            datasets.extend(_water_frames(ds))
+        else:
+            datasets.append(ds)
     return datasets
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vertebrafat.core.errors import InputError
-from vertebrafat.io.dicom.frames import frames_of, is_enhanced
+from vertebrafat.io.dicom.frames import FrameView, frames_of, is_enhanced
 from vertebrafat.io.dicom.tags import file_of
 
 
@@ -96,6 +97,16 @@ def read_image_file(path: Path) -> tuple[str, Any]:
         warnings.warn(f"{exc}; file skipped", stacklevel=3)
         return "unreadable", None
     return ("enhanced", frames) if frames else ("other", None)
+
+
+def release_pixels(images: Sequence[Any]) -> None:
+    """Drop the pixel data, raw and decoded, of images whose values have been read (datasets
+    of :func:`read_image_file`, or frames of enhanced objects), keeping their headers."""
+    for image in images:
+        if isinstance(image, FrameView):
+            image.release_pixels()
+        elif "PixelData" in image:
+            del image.PixelData
 
 
 def _image_storage(ds: Any) -> bool:
