@@ -80,11 +80,12 @@ def image_study_uid(path: Path) -> str | None:
 
 
 def read_image_file(path: Path) -> tuple[str, Any]:
-    """``(kind, dataset)`` as :func:`_open` says, the pixels of an image decoded: a truncated
-    file fails there (kind ``truncated``; an enhanced object is then ``unreadable``), and an
-    enhanced object comes as its list of frames (:func:`vertebrafat.io.dicom.frames.frames_of`;
-    ``unreadable`` when its functional groups contradict its frames). Unreadable and truncated
-    files are warned about."""
+    """``(kind, dataset)`` as :func:`_open` says, the pixels of an image decoded (a plain
+    image's byte count checked: :func:`stored_array`): a truncated file fails there (kind
+    ``truncated``; an enhanced object is then ``unreadable``), and an enhanced object comes as
+    its list of frames (:func:`vertebrafat.io.dicom.frames.frames_of`; ``unreadable`` when its
+    functional groups contradict its frames). Unreadable and truncated files are warned
+    about."""
     kind, ds = _open(path)
     if kind == "unreadable":
         warnings.warn(f"{path}: unreadable DICOM file skipped", stacklevel=3)
