@@ -107,3 +107,22 @@ def test_seg_of_a_study_with_a_truncated_duplicate_water_file(
     assert image.meta.notes == (f"skipped unreadable file {original.parent / 'copy.dcm'}",)
     save_dicom_seg(_labels(image), image, tmp_path / "dcm", tmp_path / "seg.dcm")
     assert _referenced(tmp_path / "seg.dcm") == loaded
+
+
+def test_seg_given_another_folder_references_that_folders_images(
+    tmp_path: Path, tiny_image: WaterFatImage
+) -> None:
+    """The kept headers serve only the folder they were read from: a SEG of the same labels
+    against a copy whose water images have new SOP instance UIDs references the copy's."""
+    save_dicom_study(tiny_image, tmp_path / "a", vendor="ge", patient_name="PHANTOM^S",
+                     patient_id="S", uid_seed=5)
+    image = load_study(tmp_path / "a")
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for k, path in enumerate(sorted((tmp_path / "b").rglob("*.dcm"))):
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = f"1.2.3.{k + 1}"
+        ds.save_as(path)
+    save_dicom_seg(_labels(image), image, tmp_path / "b", tmp_path / "seg.dcm")
+    copied = _water_uids(tmp_path / "b", image)
+    assert len(copied) == 6 and all(uid.startswith("1.2.3.") for uid in copied)
+    assert _referenced(tmp_path / "seg.dcm") == copied
