@@ -38,7 +38,10 @@ class StudyMeta:
     (0-100 %) or ``1000`` (0-1000, GE IDEAL-IQ), ``"derived"`` when FF was computed from water
     and fat, ``None`` when the study has no FF at all. ``file_axes`` is the transpose that
     brought the stored arrays to ``(slices, rows, cols)`` (:func:`slices_first_axes`); outputs
-    are written back with its inverse, on the input's own axis order.
+    are written back with its inverse, on the input's own axis order. ``water_headers`` (DICOM
+    input) are the water images as the reader parsed them, in no particular order and with
+    their pixel data released: the headers a DICOM SEG of the study references, so its writer
+    need not parse the files again; empty for other inputs. They are not compared or shown.
     """
 
     source: str
@@ -51,6 +54,7 @@ class StudyMeta:
     scan: str = "1"
     notes: tuple[str, ...] = field(default_factory=tuple)
     file_axes: tuple[int, int, int] = (0, 1, 2)
+    water_headers: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)

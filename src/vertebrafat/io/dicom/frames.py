@@ -100,6 +100,12 @@ class FrameView:
             self._pixels["array"] = array[np.newaxis] if array.ndim == 2 else array
         return self._pixels["array"][self.frame_number - 1]
 
+    def release_pixels(self) -> None:
+        """Drop the object's pixel data, raw and decoded (every frame's), keeping its headers."""
+        self._pixels.clear()
+        if "PixelData" in self.parent:
+            del self.parent.PixelData
+
     def private_items(self) -> list[Any]:
         """Where the frame's private tags may be: its Philips per-frame item, then the object."""
         group, creator, element = _PHILIPS_FRAME_ITEM

@@ -94,13 +94,24 @@ def series_volume(
     lps[:3, 1] = iop[3:] * spacing[0]
     lps[:3, 2] = iop[:3] * spacing[1]
     lps[:3, 3] = pos[0]
-    planes = [pixels(ds) for ds in ordered]
-    for ds, plane in zip(ordered, planes, strict=True):
-        if plane.shape != planes[0].shape:
-            raise GeometryError(f"{file_of(ds)}: image of {plane.shape[0]}x{plane.shape[1]} "
-                                f"pixels, {file_of(ordered[0])} has {planes[0].shape[0]}x"
-                                f"{planes[0].shape[1]} in {label}")
-    return np.stack(planes).astype(np.float32), _LPS_TO_RAS @ lps
+    # each image's values go straight into the float32 volume; every image is read before a
+    # size mismatch is reported, so a value error in any image comes first, as it always has
+    first_plane = pixels(ordered[0])
+    volume = np.empty((len(ordered), *first_plane.shape), dtype=np.float32)
+    volume[0] = first_plane
+    mismatch = None
+    for k, ds in enumerate(ordered[1:], start=1):
+        plane = pixels(ds)
+        if plane.shape != first_plane.shape:
+            mismatch = mismatch or (ds, plane.shape)
+        elif mismatch is None:
+            volume[k] = plane
+    if mismatch is not None:
+        ds, shape = mismatch
+        raise GeometryError(f"{file_of(ds)}: image of {shape[0]}x{shape[1]} pixels, "
+                            f"{file_of(ordered[0])} has {first_plane.shape[0]}x"
+                            f"{first_plane.shape[1]} in {label}")
+    return volume, _LPS_TO_RAS @ lps
 
 
 def _slice_vector(

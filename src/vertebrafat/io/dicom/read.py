@@ -20,6 +20,7 @@ from vertebrafat.core.errors import GeometryError, InputError, NotWaterFatError
 from vertebrafat.core.image import SeriesInfo, StudyMeta, WaterFatImage
 from vertebrafat.core.types import Affine, Volume
 from vertebrafat.io.dicom.echoes import water_fat_gap
+from vertebrafat.io.dicom.files import release_pixels
 from vertebrafat.io.dicom.geometry import series_volume, tag_numbers, tag_value
 from vertebrafat.io.dicom.roles import FF_FULL_SCALE, vendor_of
 from vertebrafat.io.dicom.scan import Series, Stack, scan_series, stacks_of
@@ -88,11 +89,13 @@ def load_dicom_study(
                    series_uid=st.series.uid, n_slices=len(st.images))
         for st in stacks for r in [st.role or "unknown"]
     ]
+    headers = chosen["water"].images
+    release_pixels(headers)  # their values are in the volumes; a DICOM SEG needs the headers
     meta = StudyMeta(
         source=str(folder), format="dicom", vendor=vendor, ff_scale=scale,
         field_strength_t=field,
         series=tuple(infos), subject=str(tag_value(water_ds, "PatientID") or "") or folder.name,
-        notes=notes,
+        notes=notes, water_headers=tuple(headers),
     )
     return WaterFatImage(water=volumes["water"], affine=affine, fat=volumes.get("fat"), ff=ff,
                          r2star=r2, meta=meta)

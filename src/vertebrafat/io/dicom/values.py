@@ -27,6 +27,7 @@ import numpy as np
 
 from vertebrafat.core.errors import InputError
 from vertebrafat.core.types import FloatArray
+from vertebrafat.io.dicom.files import stored_array
 from vertebrafat.io.dicom.frames import (
     PHILIPS_PRIVATE,
     image_type,
@@ -140,7 +141,7 @@ def stored_pixels(ds: Any) -> FloatArray:
         raise InputError(f"{name}: {frames} frames in one file; multi-frame images are not "
                          "supported without per-frame functional groups (export single-frame "
                          "or enhanced images)")
-    arr = np.asarray(ds.pixel_array, dtype=np.float64)
+    arr = np.asarray(stored_array(ds), dtype=np.float64)
     if arr.ndim != 2:
         raise InputError(f"{name}: pixel data of shape {arr.shape}; expected one grey-scale "
                          "frame")
