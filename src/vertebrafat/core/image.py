@@ -39,9 +39,10 @@ class StudyMeta:
     and fat, ``None`` when the study has no FF at all. ``file_axes`` is the transpose that
     brought the stored arrays to ``(slices, rows, cols)`` (:func:`slices_first_axes`); outputs
     are written back with its inverse, on the input's own axis order. ``water_headers`` (DICOM
-    input) are the water images as the reader parsed them, in no particular order and with
-    their pixel data released: the headers a DICOM SEG of the study references, so its writer
-    need not parse the files again; empty for other inputs. They are not compared or shown.
+    input; opaque here, objects of the io layer) are the water images as the reader parsed
+    them, in no particular order and with their pixel data released: the headers a DICOM SEG
+    of the study references, so its writer need not parse the files again; empty for other
+    inputs. They are not compared or shown.
     """
 
     source: str

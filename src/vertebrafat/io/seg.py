@@ -107,7 +107,10 @@ def save_dicom_seg(
     image : WaterFatImage
         The study loaded from ``source`` (its series UIDs pick the water series).
     source : path
-        The DICOM folder the study was loaded from.
+        The DICOM folder the study was loaded from. The SEG references the water images as
+        the reader kept them (``image.meta.water_headers``) when this is that folder, so a
+        folder rewritten since loading (new SOP instance UIDs) is not read again; another
+        folder is parsed for its water series.
     path : path
         Output file (``seg.dcm``).
 
@@ -230,7 +233,8 @@ def save_dicom_seg(
     ds.file_meta.ImplementationVersionName = f"vertebrafat{__version__}"[:16]
     # The Per-Frame Functional Groups Sequence (5200,9230), encoded apart, goes in its place in
     # tag order: after every other element, before Pixel Data (7FE0,0010; 12 bytes of header).
-    assert max(t for t in ds.keys() if t != 0x7FE00010) < 0x52009230
+    if max(t for t in ds.keys() if t != 0x7FE00010) >= 0x52009230:
+        raise RuntimeError(f"{path}: a SEG element sorts after the per-frame functional groups")
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     encoded = buffer.getvalue()

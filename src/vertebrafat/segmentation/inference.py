@@ -12,6 +12,7 @@ Never imports torch; the ONNX Runtime session is opened by
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +99,8 @@ def canonical_spacing_mm(affine: Affine, axes: tuple[bool, bool, bool]) -> tuple
     _, s_rows, s_cols = spacing_from_affine(affine)
     return (s_cols, s_rows) if axes[0] else (s_rows, s_cols)
 
+
+_ONE_BLAS_THREAD = threading.Lock()
 
 def present_channels(image: WaterFatImage) -> tuple[str, ...]:
     """Channels the image really has; an all-zero or non-finite water image counts as missing."""
@@ -199,7 +202,9 @@ def resample_linear(volume: npt.NDArray[np.float32], shape: tuple[int, int]) -> 
     Runtime and the import thread of ``segment``, made 0.1 s take up to 2.4 s under load.
     """
     out = np.asarray(volume, dtype=np.float32)
-    with threadpool_limits(limits=1, user_api="blas"):
+    # the limit is process-wide and restored on exit: threads take turns, or one thread's exit
+    # would give another's product back its BLAS threads
+    with _ONE_BLAS_THREAD, threadpool_limits(limits=1, user_api="blas"):
         if out.shape[-2] != shape[0]:
             out = np.matmul(linear_matrix(out.shape[-2], shape[0]), out)
         if out.shape[-1] != shape[1]:

@@ -33,7 +33,7 @@ from vertebrafat.waterfat.fieldmap import FieldGrid, field_grid, residual_curves
 from vertebrafat.waterfat.fraction import ff_from_complex
 from vertebrafat.waterfat.grids import block_mean, demodulate, unwrapped, upsample
 from vertebrafat.waterfat.magnitude import fit_magnitude
-from vertebrafat.waterfat.model import check_echo_times, clockwise, fat_phasor
+from vertebrafat.waterfat.model import check_echo_times, clockwise, fat_phasor, uniform_spacing_s
 from vertebrafat.waterfat.refine import noise_power, refine
 from vertebrafat.waterfat.regularise import grow, icm, jump_moves, neighbours
 
@@ -61,11 +61,12 @@ class Separation:
     r2star_per_s : float32
         R2* (1/s), one for water and fat.
     field_map_hz : float32 or None
-        B0 offset from the water frequency (Hz), unwrapped; field maps that differ by a
-        multiple of ``period_hz`` explain the echoes alike (water and fat turned to match,
-        so that :func:`~vertebrafat.waterfat.model.synthesize` of the outputs gives back the
-        echoes), and the one whose median over the signal is nearest zero is given. None in
-        magnitude mode.
+        B0 offset from the water frequency (Hz). With evenly spaced echoes it is unwrapped:
+        field maps that differ by a multiple of ``period_hz`` explain the echoes alike (water
+        and fat turned to match, so that :func:`~vertebrafat.waterfat.model.synthesize` of
+        the outputs gives back the echoes), and the one whose median over the signal is
+        nearest zero is given; unevenly spaced echoes have no such period, and the map is the
+        one fitted. None in magnitude mode.
     period_hz : float
         ``1 / dTE`` (for uneven echoes ``1 / min dTE``).
     method : str
@@ -177,12 +178,13 @@ def separate(
         field_sd_hz=grid.period_hz / 16, r2star_sd=R2STAR_SD,
     )
     field = psi_full.ravel() + corr
-    if method != "voxelwise":
+    if method != "voxelwise" and uniform_spacing_s(t) is not None:
+        # unwrapped only for evenly spaced echoes (t0 + n / P): there k whole periods more
+        # explain the echoes alike, with water and fat turned by exp(-2 pi i k P t0); FF does
+        # not change. Unevenly spaced echoes have no such period: the fitted map is kept.
         fitted = field
         field = unwrapped(field.reshape(vol.shape[1:]), psi, energy, factor,
                           grid.period_hz).ravel()
-        # k whole periods more explain the echoes alike only with water and fat turned by
-        # exp(-2 pi i k P t0) (t0 = t[0]: the echoes lie at t0 + n / P); FF does not change
         turn = np.exp(np.float32(-2 * np.pi * t[0]) * np.complex64(1j)
                       * (field - fitted).astype(np.float32))
         w, f = (w * turn).astype(np.complex64), (f * turn).astype(np.complex64)

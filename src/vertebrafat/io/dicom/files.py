@@ -108,8 +108,9 @@ def read_image_file(path: Path) -> tuple[str, Any]:
 
 def stored_array(ds: Any) -> npt.NDArray[Any]:
     """``ds.pixel_array``; for the plainest images (native little endian, one frame of one
-    sample, every allocated bit stored, the exact number of bytes) a view of the Pixel Data
-    bytes, the same values without pydicom's decoder machinery (a tenth of the time).
+    sample, every allocated bit stored, the exact number of bytes) a read-only view of the
+    Pixel Data bytes, the same values without pydicom's decoder machinery (a tenth of the
+    time).
 
     Raises
     ------
