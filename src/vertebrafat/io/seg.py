@@ -342,10 +342,10 @@ def _per_frame_groups(sources: list[Any], frames: list[tuple[int, int, int]]) ->
     """Per-Frame Functional Groups Sequence of ``frames`` (source slice, segment number, rank
     of its position), encoded (:mod:`vertebrafat.io.dicom.encode`): per frame its source image,
     dimension index values, position and segment; each source's part encoded once."""
-    purpose = encode.sequence("PurposeOfReferenceCodeSequence", [_code_bytes(
-        "121322", "DCM", "Source image for image processing operation")])
-    derivation_code = encode.sequence("DerivationCodeSequence", [_code_bytes(
-        "113076", "DCM", "Segmentation")])
+    purpose = encode.element("PurposeOfReferenceCodeSequence", [_code(
+        "121322", "DCM", "Source image for image processing operation")], encodings=_CHARSET)
+    derivation_code = encode.element("DerivationCodeSequence", [_code(
+        "113076", "DCM", "Segmentation")], encodings=_CHARSET)
     parts: dict[int, tuple[bytes, bytes]] = {}
     items = []
     for k, segment, rank in frames:
@@ -382,15 +382,6 @@ def _source_groups(source: Any, purpose: bytes, derivation_code: bytes) -> tuple
     position = encode.sequence("PlanePositionSequence", [encode.item(encode.element(
         "ImagePositionPatient", source.ImagePositionPatient, encodings=_CHARSET))])
     return derivation, position
-
-
-def _code_bytes(value: str, scheme: str, meaning: str) -> bytes:
-    """A code item (:func:`_code`), encoded."""
-    return encode.item(
-        encode.element("CodeValue", value, encodings=_CHARSET),
-        encode.element("CodingSchemeDesignator", scheme, encodings=_CHARSET),
-        encode.element("CodeMeaning", meaning, encodings=_CHARSET),
-    )
 
 
 def _check_grid(datasets: list[Any], shape: tuple[int, ...], source: Path) -> None:
