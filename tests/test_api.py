@@ -21,7 +21,8 @@ FUNCTIONS = sorted(n for n in vf.__all__ if inspect.isfunction(getattr(vf, n)))
 # worked examples); examples that need files are marked +SKIP in the docstrings
 DOCTEST_MODULES = sorted({
     *(getattr(vf, n).__module__ for n in FUNCTIONS),
-    "vertebrafat.core.jsonable", "vertebrafat.core.labels", "vertebrafat.core.slices",
+    "vertebrafat.core.boxes", "vertebrafat.core.jsonable", "vertebrafat.core.labels",
+    "vertebrafat.core.slices",
     "vertebrafat.train.fingerprint", "vertebrafat.stats.outliers", "vertebrafat.workflows.display",
     "vertebrafat.workflows.progress", "vertebrafat.workflows.cohort.report",
 })

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage as ndi
 
+from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import array_axis_along
 from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
@@ -68,12 +69,12 @@ def erode_in_plane(region: npt.NDArray[np.bool_], affine: Affine, *, erosion_mm:
     in_plane = tuple(float(spacing[a]) for a in range(3) if a != axis)
     moved = np.moveaxis(region, axis, 0)
     out = np.zeros_like(moved)
-    for k in np.flatnonzero(moved.any(axis=(1, 2))):
+    for k in range(moved.shape[0]):
         # the bounding box with a one-pixel background ring gives the same distances as the
         # whole slice (every nearer background pixel lies on the ring), at a fraction of the cost
-        rows, cols = np.flatnonzero(moved[k].any(axis=1)), np.flatnonzero(moved[k].any(axis=0))
-        box = (slice(max(int(rows[0]) - 1, 0), int(rows[-1]) + 2),
-               slice(max(int(cols[0]) - 1, 0), int(cols[-1]) + 2))
+        box = plane_box(moved[k], margin=1)
+        if box is None:
+            continue
         out[k][box] = ndi.distance_transform_edt(moved[k][box], sampling=in_plane) > erosion_mm
     return np.moveaxis(out, 0, axis)
 

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage as ndi
 
+from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
 from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Affine, Labels
@@ -209,10 +210,9 @@ def _panel(
         ) > 0
         # outlined inside its bounding box: outside it all is background, as the erosion's
         # border is, so the outline is the same pixels at a fraction of the cost
-        rows, cols = np.flatnonzero(big.any(axis=1)), np.flatnonzero(big.any(axis=0))
-        if not rows.size:
+        bbox = plane_box(big)
+        if bbox is None:
             continue
-        bbox = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
         sub = big[bbox]
         rgb[bbox][sub & ~ndi.binary_erosion(sub, iterations=thick)] = _colour(label)
     left = round(box[0] + (box[2] - box[0] - size[0]) / 2)

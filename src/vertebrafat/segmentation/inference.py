@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
+from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.errors import GeometryError, ModelError
 from vertebrafat.core.image import WaterFatImage, spacing_from_affine
 from vertebrafat.core.model_card import CHANNELS, ModelCard
@@ -99,8 +100,6 @@ def canonical_spacing_mm(affine: Affine, axes: tuple[bool, bool, bool]) -> tuple
     _, s_rows, s_cols = spacing_from_affine(affine)
     return (s_cols, s_rows) if axes[0] else (s_rows, s_cols)
 
-
-_ONE_BLAS_THREAD = threading.Lock()
 
 def present_channels(image: WaterFatImage) -> tuple[str, ...]:
     """Channels the image really has; an all-zero or non-finite water image counts as missing."""
@@ -188,6 +187,10 @@ def linear_matrix(n_in: int, n_out: int) -> npt.NDArray[np.float32]:
     np.add.at(m, (np.arange(n_out), lo), 1 - w)
     np.add.at(m, (np.arange(n_out), hi), w)
     return m
+
+
+# held while BLAS is limited to one thread (:func:`resample_linear`)
+_ONE_BLAS_THREAD = threading.Lock()
 
 
 def resample_linear(volume: npt.NDArray[np.float32], shape: tuple[int, int]) -> Volume:
@@ -306,12 +309,9 @@ def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask
     for i in range(mask.shape[0]):
         # filled inside the slice's bounding box: the background outside it reaches the image
         # border, as the box's own border does in the fill, so the same pixels, faster
-        rows = np.flatnonzero(mask[i].any(axis=1))
-        if not rows.size:
-            continue
-        cols = np.flatnonzero(mask[i].any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        out[i][box] = ndimage.binary_fill_holes(mask[i][box])
+        box = plane_box(mask[i])
+        if box is not None:
+            out[i][box] = ndimage.binary_fill_holes(mask[i][box])
     return out
 
 
