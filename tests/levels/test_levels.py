@@ -684,14 +684,19 @@ def test_a_rib_mask_larger_than_the_bodies_is_ignored_and_said() -> None:
     assert [c["cue"] for c in result.naming()["cues"]] == ["sacrum_shape"]
 
 
-def test_two_weak_cues_that_agree_name_without_uncertainty() -> None:
-    """No sacrum, water alone: the lowest body (L5) and the rib class on water (T12) are two
-    weak cues; when they agree the naming is ``medium``, when they disagree ``low``."""
+def test_the_rib_class_on_water_names_only_what_it_can_vouch_for() -> None:
+    """No sacrum, water alone. The rib class on water finds T12 with five bodies below it and
+    a rib-free L1: it names (strong), ``medium`` with nothing against it. With ribs also
+    beside L1 it would leave four bodies below its T12: it may only reveal an L6, never take a
+    lumbar body for T12 (a real L1 with "ribs" on water), so it only checks; the count from
+    the bottom stands and the disagreement makes the naming ``low``."""
     truth, spans = stack(7)  # T11, T12, L1..L5
     ribs_t12 = _ribs_at(truth, spans, {0: "both", 1: "both"})
     result = label_vertebrae(truth > 0, AFFINE, rib_check=ribs_t12)
     assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24]
     assert result.confidence == "medium" and result.study_flags == ("no_sacrum",)
+    assert result.naming()["cues"] == [
+        {"cue": "t12_ribs_water", "strength": "strong", "verdict": "agrees"}]
     ribs_l1 = _ribs_at(truth, spans, {0: "both", 1: "both", 2: "both"})
     result = label_vertebrae(truth > 0, AFFINE, rib_check=ribs_l1)
     assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24]  # unchanged
@@ -737,3 +742,102 @@ def test_sacral_fragments_are_weak_when_the_sacrum_class_saw_nothing(
     assert result.study_flags == flags
     assert [(c.name, c.strength) for c in result.cues] == [
         ("sacral_fragments", "weak" if class_given else "strong")]
+
+
+def _padded(truth: np.ndarray, pad: int) -> np.ndarray:
+    """``truth`` with ``pad`` empty sagittal slices on each side (room for ribs off the body)."""
+    return np.pad(truth, ((pad, pad), (0, 0), (0, 0)))
+
+
+def test_ribs_drawn_short_of_t12_still_mark_it() -> None:
+    """A model may draw T12's ribs stopping short of the body: 30 voxels (0.24 mL) a side, 12-14
+    mm off it, miss the 8 mm contact but lie within the 15 mm reach at over RIB_SHORT_ML; with
+    only T11's ribs found, T11 would be taken for T12 and six bodies would look lumbar (an L6
+    declared: every name one level off, no uncertainty)."""
+    truth = _padded(stack(7, sacrum=True)[0], 7)  # T11, T12, L1..L5, sacrum; body slices 8-12
+    spans = stack(7, sacrum=True)[1]
+    ribs = np.zeros(truth.shape, dtype=bool)
+    ribs[6:8, spans[0][0] + 1 : spans[0][0] + 4, 6:9] = True  # T11: touching, both sides
+    ribs[13:15, spans[0][0] + 1 : spans[0][0] + 4, 6:9] = True
+    t12 = spans[1][0]
+    ribs[1:3, t12 : t12 + 5, 3:6] = True  # T12: slices 1-2 and 18-19, 12-14 mm off, 30 voxels
+    ribs[18:20, t12 : t12 + 5, 3:6] = True
+    result = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 26]
+    assert result.study_flags == () and result.confidence == "high"
+    ribs[1:3, t12 : t12 + 5, 5] = False  # 20 voxels a side (0.16 mL): no T12 rib any more
+    ribs[18:20, t12 : t12 + 5, 5] = False
+    shifted = label_vertebrae(truth > 0, AFFINE, ribs=ribs)
+    assert names_top_down(shifted.labels, truth) == [19, 20, 21, 22, 23, 24, 25, 26]
+    assert shifted.study_flags == ("transitional",)
+
+
+def test_rib_free_counts_the_poorer_side_within_15_mm() -> None:
+    """:func:`rib_free`: less than MIN_CONTACT_ML (0.05 mL, 6.25 voxels of 2 mm) on either side
+    within 15 mm."""
+    from vertebrafat.levels.ribs import rib_free
+
+    truth = _padded(stack(1)[0], 7)  # one body on slices 8-12, rows 2-7, cols 2-9
+    inst = truth.astype(np.int32)
+    centre_x = float(np.argwhere(truth > 0)[:, 0].mean() * AFFINE[0, 0] + AFFINE[0, 3])
+    ribs = np.zeros(truth.shape, dtype=bool)
+    ribs[1, 2:9, 4] = True  # 7 voxels at 14 mm on the left
+    ribs[18, 2:9, 4] = True  # and on the right
+    assert not rib_free(ribs, inst, 0, centre_x, AFFINE)
+    ribs[18, 2:4, 4] = False  # 5 voxels (0.04 mL) on the right
+    assert rib_free(ribs, inst, 0, centre_x, AFFINE)
+    ribs[18, 2:4, 4] = True
+    ribs[0, 2:9, 4], ribs[1] = True, False  # the left rib moved to 16 mm: out of reach
+    assert rib_free(ribs, inst, 0, centre_x, AFFINE)
+
+
+def test_the_rib_class_on_water_reveals_an_l6_with_the_sacrum_in_view() -> None:
+    """Water alone, six lumbar bodies: the rib class on water finds T12 (L1 below it bears no
+    rib) and the sacrum bounds the count at six: an L6 on two concordant cues, not uncertain.
+    Before, as a weak check, it only flagged the count from the sacrum (every name one level
+    off)."""
+    truth, spans = stack(8, sacrum=True)  # T11, T12, L1..L6, sacrum
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "both"})
+    result = label_vertebrae(truth > 0, AFFINE, rib_check=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24, 25, 26]
+    assert result.study_flags == ("transitional",)
+    assert result.naming()["cues"] == [
+        {"cue": "sacrum_shape", "strength": "strong", "verdict": "agrees"},
+        {"cue": "t12_ribs_water", "strength": "strong", "verdict": "agrees"}]
+
+
+def test_a_sacrum_the_size_of_one_body_four_below_t12_is_l5() -> None:
+    """The model calls a lumbar body cut by the field of view's lower edge "sacrum" (held-out
+    phantom seed 32 subjects 3 and 5, lumbar-only view): four bodies between the rib-bearing T12
+    and that "sacrum" of one body's size. The ribs name it L5; the sacrum class disagrees, so
+    the naming is uncertain. Above a whole sacrum (sixteen rows, 2.7 bodies) the ribs' count of
+    four is not used (ribs may only reveal an L6): the sacrum names, the ribs disagree."""
+    truth, spans = stack(7, rows=2 + 7 * (H + GAP) - GAP)  # T11, T12, L1..L5; L5 on the edge
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "both"})
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=truth == 7, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24]
+    assert result.study_flags == ("uncertain_level",) and result.naming()["anchor"] == "t12"
+    verdicts = {c.name: c.verdict for c in result.cues}
+    assert verdicts == {"sacrum_class": "disagrees", "t12_ribs": "agrees"}
+    whole, whole_spans = stack(6, sacrum=True)  # T11, T12, L1..L4, sacrum
+    ribs = _ribs_at(whole, whole_spans, {0: "both", 1: "both"})
+    four = label_vertebrae(whole > 0, AFFINE, sacrum=whole == 7, ribs=ribs)
+    assert names_top_down(four.labels, whole) == [19, 20, 21, 22, 23, 24, 26]
+    assert four.study_flags == ("uncertain_level",)
+
+
+def test_two_strong_cues_outvote_the_sacrum_class() -> None:
+    """The model calls L5 "sacrum" and the true sacrum body (held-out phantom seed 3 subject 6,
+    water alone): the sacrum-shaped body below and the T12 cue both put S1 one level lower.
+    Two strong cues against one name the spine; they still disagree, so it is uncertain."""
+    truth, spans = stack(6, sacrum=True)  # T12, L1..L5, sacrum
+    ribs = _ribs_at(truth, spans, {0: "both"})
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=truth == 6, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 24, 26]
+    assert result.study_flags == ("uncertain_level",) and result.naming()["anchor"] == "cues"
+    verdicts = {c.name: c.verdict for c in result.cues}
+    assert verdicts == {"sacrum_class": "disagrees", "body_below_sacrum": "disagrees",
+                        "sacrum_extent": "disagrees", "sacrum_shape": "agrees",
+                        "t12_ribs": "agrees"}
+    alone = label_vertebrae(truth > 0, AFFINE, sacrum=truth == 6)  # one strong cue each way
+    assert names_top_down(alone.labels, truth) == [20, 21, 22, 23, 24, 26, 26]

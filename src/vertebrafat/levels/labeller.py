@@ -45,7 +45,7 @@ from vertebrafat.levels.instances import (
     voxel_volume_ml,
 )
 from vertebrafat.levels.naming import Cue, fused_body, name_levels, sacrum_position
-from vertebrafat.levels.ribs import rib_bearing
+from vertebrafat.levels.ribs import rib_bearing, rib_free
 from vertebrafat.levels.sacrum import (
     BodyShape,
     body_shapes,
@@ -219,9 +219,19 @@ def label_vertebrae(
     if cue is None and rib_mask is not None:
         cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
     check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
+    # the rib class on water alone names when the body below its T12 is rib-free, and either
+    # the sacrum is in view (which checks its count: five or six lumbar bodies, see
+    # name_levels) or it leaves at least five bodies below T12: it may reveal an L6, never
+    # take a lumbar body for T12 (a real L1 with "ribs" on water, MyoSegmenTUM myo44)
+    water_cue = (cue is None and check is not None
+                 and _rib_free_below(check_mask, check, order, shapes, inst, aff)
+                 and (sacrum_position(order, shapes, inst, extra, n_tail) is not None
+                      or _bodies_below(check, order, inst) >= 5))
+    if water_cue:
+        cue, from_ribs, check = check, True, None
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
                          t12_check=check, weak_tail=weak_tail or class_empty,
-                         split=fused is not None)
+                         split=fused is not None, water_ribs=water_cue)
     label_of = np.zeros(int(inst.max()) + 1, dtype=np.uint8)  # instance -> label, one pass
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):
@@ -269,6 +279,30 @@ def _rib_cue(
     bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff, cranial_first=order)
     found = [i for i in order if bearing[i]]
     return None if not found else np.asarray(inst == found[-1] + 1)
+
+
+def _bodies_below(t12: npt.NDArray[np.bool_], order: list[int], inst: npt.NDArray[np.int32]) -> int:
+    """How many bodies of ``order`` lie below the instance marked by ``t12``."""
+    return len(order) - order.index(int(inst[t12].flat[0]) - 1) - 1
+
+
+def _rib_free_below(
+    ribs: npt.NDArray[np.bool_] | None,
+    t12: npt.NDArray[np.bool_],
+    order: list[int],
+    shapes: list[BodyShape],
+    inst: npt.NDArray[np.int32],
+    aff: npt.NDArray[np.float64],
+) -> bool:
+    """Whether the body below the T12 that ``ribs`` found bears no rib within the wider reach of
+    :func:`rib_free` (False when no body lies below it)."""
+    if ribs is None:
+        return False
+    pos = order.index(int(inst[t12].flat[0]) - 1)
+    if pos + 1 >= len(order):
+        return False
+    below = order[pos + 1]
+    return rib_free(ribs & (inst == 0), inst, below, shapes[below].centre_mm[0], aff)
 
 
 # A rib mask larger than the body mask times this is no rib mask: the rib class is learnt from

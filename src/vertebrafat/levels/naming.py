@@ -79,7 +79,7 @@ def name_levels(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
     *, rib_cue: bool = False, t12_check: npt.NDArray[np.bool_] | None = None,
-    weak_tail: bool = False, split: bool = False,
+    weak_tail: bool = False, split: bool = False, water_ribs: bool = False,
 ) -> Naming:
     """Level names for ``order`` (top to bottom), the study flags, the anchor and the cues.
 
@@ -89,10 +89,10 @@ def name_levels(
     ``split``: the labeller cut a body the size of two at its waist (:func:`fused_body`); the
     ``body_sizes`` cue then objects."""
     names, flags, anchor, slots = _names(
-        order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue
+        order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue, weak_tail=weak_tail
     )
     cues = _cues(order, shapes, inst, sacrum, t12, n_tail, slots, rib_cue=rib_cue,
-                 weak_tail=weak_tail)
+                 weak_tail=weak_tail, water_ribs=water_ribs)
     check_pos = _overlap_position(order, inst, t12_check)
     if check_pos is not None:
         cues.append(Cue("t12_ribs_water", "weak", slots[check_pos] + 6))
@@ -100,6 +100,11 @@ def name_levels(
         cues.append(Cue("body_sizes", "strong", None))
     junction = _junction(names, slots)
     transitional = "transitional" in flags  # the count says sacrum and T12 bracket 4 or 6
+    majority = None if transitional else _majority(cues, junction)
+    if majority is not None:  # two strong cues against the one the count rests on
+        names = _count_up(slots, majority, _ABOVE_SACRUM)
+        names = [n if s < majority else "S1" for n, s in zip(names, slots, strict=True)]
+        junction, anchor = majority, "cues"
     voted = tuple(
         Cue(c.name, c.strength, c.junction,
             "agrees" if (c.junction is not None and c.junction == junction)
@@ -121,6 +126,27 @@ def name_levels(
     return Naming(names, flags, anchor, voted, confidence)
 
 
+def _majority(cues: list[Cue], junction: int | None) -> int | None:
+    """The junction slot that at least two strong cues place alike, when fewer strong cues
+    place it where the names put it (``junction``); else None.
+
+    The count rests on one anchor; when two independent strong cues agree on another junction
+    (held-out phantom seed 3 subject 6 on water alone: the sacrum class on L5, against a
+    sacrum-shaped body below it and the rib-bearing T12), they name the spine. The cues still
+    disagree, so the naming stays ``uncertain_level``."""
+    votes: dict[int, int] = {}
+    for c in cues:
+        if c.strength == "strong" and c.junction is not None:
+            votes[c.junction] = votes.get(c.junction, 0) + 1
+    if not votes:
+        return None
+    best = max(votes, key=lambda j: (votes[j], j == junction))
+    here = 0 if junction is None else votes.get(junction, 0)
+    if best == junction or votes[best] < 2 or here >= votes[best]:
+        return None
+    return best
+
+
 def _junction(names: list[str], slots: list[int]) -> int | None:
     """Slot of S1 in the names given (one below the last lumbar body when S1 is not in view)."""
     if "S1" in names:
@@ -135,7 +161,7 @@ def _junction(names: list[str], slots: list[int]) -> int | None:
 def _cues(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
-    slots: list[int], *, rib_cue: bool, weak_tail: bool = False,
+    slots: list[int], *, rib_cue: bool, weak_tail: bool = False, water_ribs: bool = False,
 ) -> list[Cue]:
     """Each available cue's junction slot, independently of the others."""
     cues: list[Cue] = []
@@ -160,7 +186,8 @@ def _cues(
         cues.append(Cue("sacrum_shape", "strong", slots[-1]))
     t12_pos = _overlap_position(order, inst, t12)
     if t12_pos is not None:
-        cues.append(Cue("t12_ribs" if rib_cue else "t12_cue", "strong", slots[t12_pos] + 6))
+        name = ("t12_ribs_water" if water_ribs else "t12_ribs") if rib_cue else "t12_cue"
+        cues.append(Cue(name, "strong", slots[t12_pos] + 6))
     if not cues:
         cues.append(Cue("lowest_body", "weak", slots[-1] + 1))
     return cues
@@ -178,6 +205,18 @@ def lone_sacral_body(sacral: list[BodyShape], lumbar_median_ml: float) -> bool:
     if not sacral or lumbar_median_ml <= 0 or min(s.below_mm for s in sacral) < LONE_ROOM_MM:
         return False
     return sum(s.volume_ml for s in sacral) < LONE_SACRAL_RATIO * lumbar_median_ml
+
+
+def small_sacrum(order: list[int], shapes: list[BodyShape], sacrum_pos: int) -> bool:
+    """Whether the sacrum found at ``sacrum_pos`` of ``order`` (with everything below it) is
+    under ``LONE_SACRAL_RATIO`` times the median of the (up to) four bodies above it: one
+    body's worth, wherever it ends (a whole sacrum is 1.6-2.7 lumbar bodies even where the
+    class stops short of the field of view's edge, see :func:`lone_sacral_body`)."""
+    above = [shapes[i].volume_ml for i in order[max(sacrum_pos - 4, 0) : sacrum_pos]]
+    if not above:
+        return False
+    sacral = sum(shapes[i].volume_ml for i in order[sacrum_pos:])
+    return sacral < LONE_SACRAL_RATIO * float(np.median(above))
 
 
 def fused_body(order: list[int], shapes: list[BodyShape]) -> int | None:
@@ -208,7 +247,7 @@ def fused_body(order: list[int], shapes: list[BodyShape]) -> int | None:
 def _names(
     order: list[int], shapes: list[BodyShape], inst: npt.NDArray[np.int32],
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
-    *, rib_cue: bool,
+    *, rib_cue: bool, weak_tail: bool = False,
 ) -> tuple[list[str], tuple[str, ...], str, list[int]]:
     """Names, flags and anchor (the counting rules), with the slots of the chain."""
     sacrum_pos = sacrum_position(order, shapes, inst, sacrum, n_tail)
@@ -220,6 +259,16 @@ def _names(
                         + len(order) - len(above)))
     flags: list[str] = ["gap"] if slots[-1] != len(order) - 1 else []
     t12_pos = _overlap_position(order, inst, t12)
+    if (rib_cue and sacrum_pos is not None and t12_pos is not None and t12_pos < sacrum_pos
+            and slots[sacrum_pos] - slots[t12_pos] - 1 == 4
+            and (weak_tail or small_sacrum(order, shapes, sacrum_pos))):
+        # four bodies between the rib-bearing T12 and a "sacrum" no bigger than a lumbar body:
+        # that is L5 called sacrum (cut by the field of view's lower edge, or alone), or S1 of
+        # a spine with four lumbar bodies. The ribs name it; the sacral cue disagrees, so the
+        # naming is uncertain_level either way
+        names = _count_down(slots[: sacrum_pos + 1], slots[t12_pos])
+        names += [names[-1]] * (len(order) - sacrum_pos - 1)
+        return names, (*flags, "uncertain_level"), "t12", slots
     if rib_cue and sacrum_pos is not None and t12_pos is not None:
         if t12_pos >= sacrum_pos or slots[sacrum_pos] - slots[t12_pos] - 1 not in (5, 6):
             t12_pos = None
