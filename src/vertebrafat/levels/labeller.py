@@ -125,9 +125,11 @@ def label_vertebrae(
         Rib mask (a model's rib class); used for the T12 cue when ``t12`` is not given: the
         most caudal body with rib voxels against it on both sides is T12.
     rib_check : (slices, rows, cols) bool, optional
-        A rib mask too unreliable to name with (a model's rib class on a water image alone):
-        its T12 votes as a weak cue, so a disagreement makes the naming ``uncertain_level``
-        but never renames.
+        A less reliable rib mask (a model's rib class on a water image alone): its T12 names
+        (a strong ``t12_ribs_water`` cue) when the body below it bears no rib within 15 mm on
+        one side and either the sacrum is in view or five bodies or more lie below; otherwise
+        it votes as a weak cue, so a disagreement makes the naming ``uncertain_level`` but
+        never renames.
     options : InstanceOptions, optional
         Instance-splitting thresholds.
 

@@ -7,8 +7,9 @@ independently (:class:`Cue`): the model's sacrum class, sacral fragments cut by 
 view, a long sacrum-shaped lowest body, the rib-bearing T12 (five lumbar bodies below it), a
 full-sized body with a disc below the sacrum class (the class then sits on L5), a body the
 size of two above the sacrum (two bodies fused: the count misses one), the rib class on
-a water image alone (weak: it checks, never renames), and, only when nothing else is in view,
-the lowest body (weak: lumbar protocols usually stop at the sacrum).
+a water image alone (strong where the labeller lets it name, else weak: it checks), and, only
+when nothing else is in view, the lowest body (weak: lumbar protocols usually stop at the
+sacrum). Two strong cues that agree outvote the one the count rests on (:func:`_majority`).
 The naming's confidence: ``high`` when two or more strong cues agree and none disagrees,
 ``medium`` with one strong cue, ``low`` when a cue disagrees, only a weak one exists, or the count
 is transitional (a missed floating rib on T12 counts like an L6); ``low`` sets

@@ -42,8 +42,9 @@ class Segmentation:
     has a fat or FF image: on water alone rib heads are faint, and the shipped model's rib class
     then missed T12's ribs on phantom subjects and put ribs on both sides of a real L1 (myo44),
     either of which would shift every name by one. There the rib class is ``water_ribs``
-    instead: the labeller uses it only as a check that can make a naming uncertain, never to
-    rename.
+    instead: the labeller names with it only where the body below its T12 bears no rib and the
+    count can reveal an L6 but not lose a lumbar body; elsewhere it is a check that can make a
+    naming uncertain.
     """
 
     probability: Volume
