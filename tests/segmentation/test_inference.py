@@ -343,6 +343,22 @@ def test_resample_linear_equals_two_tap_interpolation() -> None:
     assert np.array_equal(resample_linear(x, (10, 13)), x)
 
 
+@pytest.mark.parametrize("n_in, n_out", [((100, 70), (130, 45)), ((256, 256), (288, 288)),
+                                          ((288, 288), (256, 256))],
+                         ids=["mixed", "model-grid-in", "model-grid-out"])
+def test_resample_linear_in_bands_equals_the_dense_product(
+    n_in: tuple[int, int], n_out: tuple[int, int]
+) -> None:
+    """Several bands of :data:`RESAMPLE_BLOCK` rows and columns: the dense ``R @ x @ C.T`` in
+    float64, to float32 rounding."""
+    x = np.random.default_rng(1).random((3, *n_in), dtype=np.float32)
+    rows, cols = linear_matrix(n_in[0], n_out[0]), linear_matrix(n_in[1], n_out[1])
+    expected = rows.astype(np.float64) @ x @ cols.T.astype(np.float64)
+    got = resample_linear(x, n_out)
+    assert got.shape == (3, *n_out) and got.flags.c_contiguous
+    np.testing.assert_allclose(got, expected, rtol=0, atol=3e-7)
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS runs one thread anyway")
 def test_resample_linear_bytes_do_not_depend_on_the_blas_threads() -> None:
     """20 planes of 256^2 -> 288^2 (the shipped model's grid): the same bytes with BLAS allowed
