@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.errors import GeometryError, ModelError
@@ -196,6 +197,15 @@ def linear_matrix(n_in: int, n_out: int) -> npt.NDArray[np.float32]:
 # held while BLAS is limited to one thread (:func:`resample_linear`)
 _ONE_BLAS_THREAD = threading.Lock()
 
+
+@lru_cache(maxsize=1)
+def _blas_libraries() -> ThreadpoolController:
+    """The thread pools of the libraries loaded now (numpy's BLAS among them), found once:
+    ``threadpool_limits`` looks them up again on every call, resolving the path of every loaded
+    library (0.5-2 ms a call; in a cold ``segment`` each of its hundreds of ``lstat`` calls
+    gives up the GIL to the import thread, and its five calls took 0.05 s in a profile)."""
+    return ThreadpoolController()
+
 # output rows (or columns) per matrix product in :func:`resample_linear`: each product spans
 # only the input rows its taps reach (~36 of 256 for 32 rows at 256 -> 288), not all of them
 RESAMPLE_BLOCK = 32
@@ -219,7 +229,7 @@ def resample_linear(volume: npt.NDArray[np.float32], shape: tuple[int, int]) -> 
     out = np.asarray(volume, dtype=np.float32)
     # the limit is process-wide and restored on exit: threads take turns, or one thread's exit
     # would give another's product back its BLAS threads
-    with _ONE_BLAS_THREAD, threadpool_limits(limits=1, user_api="blas"):
+    with _ONE_BLAS_THREAD, _blas_libraries().limit(limits=1, user_api="blas"):
         if out.shape[-2] != shape[0]:
             out = _banded_rows(out, shape[0])
         if out.shape[-1] != shape[1]:
