@@ -188,6 +188,26 @@ def test_postprocess_removes_specks_and_fills_holes() -> None:
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_postprocess_equals_the_whole_plane_computation(seed: int) -> None:
+    """Labelled and filled inside the in-plane box of the mask: the same voxels as labelling
+    and filling every whole slice (blobs with holes, specks, components at the borders)."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    mask = ndi.binary_opening(rng.random((6, 40, 50)) > 0.55, iterations=1)
+    mask[:, 10:20, 15:30] |= True
+    mask[2, 14, 20] = False  # a hole in one slice
+    labelled, _ = ndi.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    kept = np.isin(labelled, np.flatnonzero(np.bincount(labelled.ravel()) * 0.01 >= 0.05)) \
+        & (labelled > 0)
+    expected = np.stack([ndi.binary_fill_holes(plane) for plane in kept])
+    out = postprocess(mask, voxel_ml=0.01, min_component_ml=0.05)
+    np.testing.assert_array_equal(out, expected)
+    assert not postprocess(np.zeros((2, 3, 4), dtype=bool), voxel_ml=1.0,
+                           min_component_ml=0.0).any()
+
+
 def test_predict_finds_the_bright_blocks_exactly() -> None:
     image, body = block_image()
     seg = predict(make_model(), image)

@@ -353,18 +353,26 @@ def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask
     # ``vertebrafat segment`` imports it on a thread while the network runs (see cli.segment)
     from scipy import ndimage
 
-    labelled, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    given: Mask = np.asarray(mask, dtype=bool)
+    out = np.zeros(given.shape, dtype=bool)
+    # every component lies inside the in-plane box of all slices together: labelled there,
+    # the same components at a fraction of the cost (a spine fills 30-50 % of the plane)
+    inside = plane_box(np.logical_or.reduce(given, axis=0))
+    if inside is None:
+        return out
+    sub = given[:, inside[0], inside[1]]
+    labelled, n = ndimage.label(sub, structure=np.ones((3, 3, 3), dtype=bool))
     if n:
         sizes = np.bincount(labelled.ravel())[1:] * voxel_ml
         keep = np.concatenate([[False], sizes >= min_component_ml])
-        mask = keep[labelled]
-    out = np.zeros_like(mask, dtype=bool)
-    for i in range(mask.shape[0]):
+        sub = keep[labelled]
+    filled = out[:, inside[0], inside[1]]  # a view: filled in place
+    for i in range(sub.shape[0]):
         # filled inside the slice's bounding box: the background outside it reaches the image
         # border, as the box's own border does in the fill, so the same pixels, faster
-        box = plane_box(mask[i])
+        box = plane_box(sub[i])
         if box is not None:
-            out[i][box] = ndimage.binary_fill_holes(mask[i][box])
+            filled[i][box] = ndimage.binary_fill_holes(sub[i][box])
     return out
 
 
