@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,23 @@ def test_nifti_bytes_equal_what_nibabel_writes(tmp_path: Path, case: int) -> Non
         img.set_sform(aff, code=1)
         save_volume(arr, aff, tmp_path / "x.nii", slope=slope)
         assert (tmp_path / "x.nii").read_bytes() == img.to_bytes(), (case, arr.dtype)
+
+
+def test_deflate_level_zero_stores_the_nifti_bytes_in_the_gzip_stream(tmp_path: Path) -> None:
+    """Level 0: one stored deflate block (RFC 1951: final-block bit, type 00, LEN, ~LEN) holds
+    the very bytes of the uncompressed ``.nii``; any gzip reader gets the same volume back."""
+    rng = np.random.default_rng(0)
+    arr, aff = rng.random((3, 4, 5)).astype(np.float32), np.diag([1.5, 2.0, 2.5, 1.0])
+    save_volume(arr, aff, tmp_path / "x.nii")
+    save_volume(arr, aff, tmp_path / "x.nii.gz", deflate_level=0)
+    raw, gz = (tmp_path / "x.nii").read_bytes(), (tmp_path / "x.nii.gz").read_bytes()
+    n = len(raw)  # 352 + 240 bytes: one block
+    block = bytes([1]) + n.to_bytes(2, "little") + (0xFFFF - n).to_bytes(2, "little") + raw
+    assert gz[:10] == bytes.fromhex("1f8b08000000000004ff")
+    assert gz[10:-8] == block
+    assert gz[-8:] == zlib.crc32(raw).to_bytes(4, "little") + n.to_bytes(4, "little")
+    back: Any = nib.load(tmp_path / "x.nii.gz")
+    np.testing.assert_array_equal(np.asarray(back.dataobj), arr)
 
 
 def test_save_volume_refuses_what_nifti_cannot_hold(tmp_path: Path) -> None:

@@ -188,6 +188,26 @@ def test_postprocess_removes_specks_and_fills_holes() -> None:
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_postprocess_equals_the_whole_plane_computation(seed: int) -> None:
+    """Labelled and filled inside the in-plane box of the mask: the same voxels as labelling
+    and filling every whole slice (blobs with holes, specks, components at the borders)."""
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(seed)
+    mask = ndi.binary_opening(rng.random((6, 40, 50)) > 0.55, iterations=1)
+    mask[:, 10:20, 15:30] |= True
+    mask[2, 14, 20] = False  # a hole in one slice
+    labelled, _ = ndi.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    kept = np.isin(labelled, np.flatnonzero(np.bincount(labelled.ravel()) * 0.01 >= 0.05)) \
+        & (labelled > 0)
+    expected = np.stack([ndi.binary_fill_holes(plane) for plane in kept])
+    out = postprocess(mask, voxel_ml=0.01, min_component_ml=0.05)
+    np.testing.assert_array_equal(out, expected)
+    assert not postprocess(np.zeros((2, 3, 4), dtype=bool), voxel_ml=1.0,
+                           min_component_ml=0.0).any()
+
+
 def test_predict_finds_the_bright_blocks_exactly() -> None:
     image, body = block_image()
     seg = predict(make_model(), image)
@@ -341,6 +361,22 @@ def test_resample_linear_equals_two_tap_interpolation() -> None:
     assert got.shape == (2, 3, 7, 17) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert np.array_equal(resample_linear(x, (10, 13)), x)
+
+
+@pytest.mark.parametrize("n_in, n_out", [((100, 70), (130, 45)), ((256, 256), (288, 288)),
+                                          ((288, 288), (256, 256))],
+                         ids=["mixed", "model-grid-in", "model-grid-out"])
+def test_resample_linear_in_bands_equals_the_dense_product(
+    n_in: tuple[int, int], n_out: tuple[int, int]
+) -> None:
+    """Several bands of :data:`RESAMPLE_BLOCK` rows and columns: the dense ``R @ x @ C.T`` in
+    float64, to float32 rounding."""
+    x = np.random.default_rng(1).random((3, *n_in), dtype=np.float32)
+    rows, cols = linear_matrix(n_in[0], n_out[0]), linear_matrix(n_in[1], n_out[1])
+    expected = rows.astype(np.float64) @ x @ cols.T.astype(np.float64)
+    got = resample_linear(x, n_out)
+    assert got.shape == (3, *n_out) and got.flags.c_contiguous
+    np.testing.assert_allclose(got, expected, rtol=0, atol=3e-7)
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: BLAS runs one thread anyway")

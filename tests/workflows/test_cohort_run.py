@@ -238,15 +238,22 @@ def test_dask_two_workers_with_a_broken_study(
         "P001": ("ok", ""), "P002": ("ok", ""), "P003": ("error", "InputError")}
 
 
-def _allocator_environ() -> tuple[str | None, str | None]:
-    return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("MALLOC_MMAP_THRESHOLD_")
+def _allocator_environ() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in
+                 ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX"))
+
+
+def _profiling() -> bool:
+    import dask
+
+    return bool(dask.config.get("distributed.worker.profile.enabled"))
 
 
 def test_a_killed_worker_loses_no_study(phantom_source: Path, tmp_path: Path) -> None:
     """The cluster ``cohort --workers 2`` starts: a worker killed mid-study is replaced and
     its study run again; every worker, the replacement too, has glibc's trim and mmap
     thresholds at 64 MiB (Dask's default 64 KiB trim threshold costs 0.3 s of page faults
-    per study)."""
+    per study) and one allocator arena, and Dask's profiler off."""
     from distributed import Client
 
     from vertebrafat.workflows.cohort.execute import local_cluster
@@ -257,7 +264,8 @@ def test_a_killed_worker_loses_no_study(phantom_source: Path, tmp_path: Path) ->
         nifti_copy(phantom_source / ("P001", "P002")[k % 2], root / name)
     killed: list[int] = []
     with local_cluster(2) as cluster, Client(cluster) as client:
-        assert set(client.run(_allocator_environ).values()) == {("67108864", "67108864")}
+        assert set(client.run(_allocator_environ).values()) == {("67108864", "67108864", "1")}
+        assert set(client.run(_profiling).values()) == {False}
         pids = client.run(os.getpid)
 
         def kill_a_busy_worker(outcome: StudyOutcome) -> None:
@@ -269,7 +277,8 @@ def test_a_killed_worker_loses_no_study(phantom_source: Path, tmp_path: Path) ->
 
         run = run_cohort(root, out, client=client, on_outcome=kill_a_busy_worker)
         assert killed[0] not in client.run(os.getpid).values()  # the nanny started a new one
-        assert set(client.run(_allocator_environ).values()) == {("67108864", "67108864")}
+        assert set(client.run(_allocator_environ).values()) == {("67108864", "67108864", "1")}
+        assert set(client.run(_profiling).values()) == {False}
     assert len(killed) == 1
     assert [(o.name, o.status) for o in run.outcomes] == [(n, "ok") for n in names]
     assert sorted(p.name for p in out.iterdir()) == [

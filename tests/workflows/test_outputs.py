@@ -158,7 +158,7 @@ def test_concurrent_writing_gives_each_writers_own_bytes(tmp_path: Path) -> None
     alone = tmp_path / "alone"
     image = result.image
     save_labels(result.labelling.labels, image.affine, alone / "labels.nii.gz")
-    save_volume(result.probability, image.affine, alone / "probability.nii.gz")
+    save_volume(result.probability, image.affine, alone / "probability.nii.gz", deflate_level=0)
     save_dicom_seg(result.labelling.labels, image, tmp_path / "dicom", alone / "seg.dcm")
     save_table(result.table, alone / "bmf.csv")
     for role in ("labels", "probability", "seg", "csv"):

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.errors import GeometryError, ModelError
@@ -161,14 +162,18 @@ def shifted_slices(volume: Volume, offset: float) -> Volume:
 
 
 def _normalise(arr: Volume, name: str, card: ModelCard) -> Volume:
+    # a new float32 array, changed in place from here on (the same values as new arrays)
     x = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if name in ("water", "fat"):
         nonzero = x[x > 0]
-        scale = float(np.percentile(nonzero, card.water_percentile)) if nonzero.size else 0.0
-        return (x / scale).astype(np.float32) if scale > 0 else np.zeros_like(x)
+        scale = float(np.percentile(nonzero, card.water_percentile, overwrite_input=True)) \
+            if nonzero.size else 0.0
+        if scale <= 0:
+            return np.zeros_like(x)
+        return np.divide(x, scale, out=x)
     if name == "ff":
-        return np.clip(x / card.ff_divisor, -0.5, 1.5).astype(np.float32)
-    return np.clip(x / card.r2star_divisor_per_s, 0.0, 5.0).astype(np.float32)
+        return np.clip(np.divide(x, card.ff_divisor, out=x), -0.5, 1.5, out=x)
+    return np.clip(np.divide(x, card.r2star_divisor_per_s, out=x), 0.0, 5.0, out=x)
 
 
 def _taps(
@@ -194,26 +199,71 @@ def linear_matrix(n_in: int, n_out: int) -> npt.NDArray[np.float32]:
 _ONE_BLAS_THREAD = threading.Lock()
 
 
+@lru_cache(maxsize=1)
+def _blas_libraries() -> ThreadpoolController:
+    """The thread pools of the libraries loaded now (numpy's BLAS among them), found once:
+    ``threadpool_limits`` looks them up again on every call, resolving the path of every loaded
+    library (0.5-2 ms a call; in a cold ``segment`` each of its hundreds of ``lstat`` calls
+    gives up the GIL to the import thread, and its five calls took 0.05 s in a profile)."""
+    return ThreadpoolController()
+
+# output rows (or columns) per matrix product in :func:`resample_linear`: each product spans
+# only the input rows its taps reach (~36 of 256 for 32 rows at 256 -> 288), not all of them
+RESAMPLE_BLOCK = 32
+
+
 def resample_linear(volume: npt.NDArray[np.float32], shape: tuple[int, int]) -> Volume:
     """Resize the last two axes of ``(..., rows, cols)`` to ``shape`` by separable linear
     interpolation (two taps per axis, no anti-aliasing). Same shape in, same values out.
 
-    Applied as the matrices of :func:`linear_matrix` (``R @ x @ C.T``): a matrix product is
-    several times faster than gathering the taps (77 x 7 planes of 224^2 -> 179^2: 0.18 s
-    against 1.57 s on 2 cores). BLAS runs on one thread here: a threaded BLAS rounds a few
-    voxels' last bit differently (the bytes would depend on the machine's core count and on
-    whether Dask started the process), and its spinning threads, sharing two cores with ONNX
-    Runtime and the import thread of ``segment``, made 0.1 s take up to 2.4 s under load.
+    Applied as the matrices of :func:`linear_matrix` (``R @ x @ C.T``), block by block: each
+    product takes :data:`RESAMPLE_BLOCK` output rows (columns) and only the band of input rows
+    (columns) their taps reach, so the zeros outside the band cost nothing (20 planes of
+    256^2 -> 288^2: 1.6 GFLOP dense, 0.18 banded). A matrix product is several times
+    faster than gathering the taps in numpy; its float32 sums round like the dense product's
+    to within one unit in the last place. BLAS runs on one thread here: a threaded BLAS
+    rounds a few voxels' last bit differently (the bytes would depend on the machine's core
+    count and on whether Dask started the process), and its spinning threads, sharing two
+    cores with ONNX Runtime and the import thread of ``segment``, made 0.1 s take up to 2.4 s
+    under load.
     """
     out = np.asarray(volume, dtype=np.float32)
     # the limit is process-wide and restored on exit: threads take turns, or one thread's exit
     # would give another's product back its BLAS threads
-    with _ONE_BLAS_THREAD, threadpool_limits(limits=1, user_api="blas"):
+    with _ONE_BLAS_THREAD, _blas_libraries().limit(limits=1, user_api="blas"):
         if out.shape[-2] != shape[0]:
-            out = np.matmul(linear_matrix(out.shape[-2], shape[0]), out)
+            out = _banded_rows(out, shape[0])
         if out.shape[-1] != shape[1]:
-            out = np.matmul(out, linear_matrix(out.shape[-1], shape[1]).T)
+            out = _banded_cols(out, shape[1])
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _bands(n_in: int, n_out: int) -> list[tuple[slice, slice]]:
+    """(output block, input band) pairs covering ``n_out``: the band is every input index a
+    block's taps use (:func:`_taps` is monotonic, so first ``lo`` to last ``hi``)."""
+    lo, hi, _ = _taps(n_in, n_out)
+    return [(slice(i, min(i + RESAMPLE_BLOCK, n_out)),
+             slice(int(lo[i]), int(hi[min(i + RESAMPLE_BLOCK, n_out) - 1]) + 1))
+            for i in range(0, n_out, RESAMPLE_BLOCK)]
+
+
+def _banded_rows(x: npt.NDArray[np.float32], n_out: int) -> Volume:
+    """``linear_matrix(rows, n_out) @ x`` over axis -2, one band of rows at a time."""
+    m = linear_matrix(x.shape[-2], n_out)
+    out = np.empty((*x.shape[:-2], n_out, x.shape[-1]), dtype=np.float32)
+    for rows, band in _bands(x.shape[-2], n_out):
+        out[..., rows, :] = np.matmul(m[rows, band], x[..., band, :])
+    return out
+
+
+def _banded_cols(x: npt.NDArray[np.float32], n_out: int) -> Volume:
+    """``x @ linear_matrix(cols, n_out).T`` over axis -1, one band of columns at a time."""
+    mt = linear_matrix(x.shape[-1], n_out).T
+    flat = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    out = np.empty((flat.shape[0], n_out), dtype=np.float32)
+    for cols, band in _bands(x.shape[-1], n_out):
+        out[:, cols] = np.matmul(flat[:, band], mt[band, cols])
+    return out.reshape(*x.shape[:-1], n_out)
 
 
 def model_shape(
@@ -277,7 +327,9 @@ def run_network(session: Session, x: Volume, *, divisor: int, batch: int = 1) ->
     a run is 10 % faster than 2 and 20 % faster than 4 or 20 on 2 cores (the logits are the
     same bit for bit whatever the batch)."""
     (r0, r1), (c0, c1) = pad_width(x.shape[2], divisor), pad_width(x.shape[3], divisor)
-    xp = np.pad(x, ((0, 0), (0, 0), (r0, r1), (c0, c1)))
+    padded = r0 or r1 or c0 or c1
+    xp = np.pad(x, ((0, 0), (0, 0), (r0, r1), (c0, c1))) if padded \
+        else np.ascontiguousarray(x, dtype=np.float32)  # np.pad copies even with no padding
     outs = [
         np.asarray(session.run(None, {"x": xp[i : i + batch]})[0], dtype=np.float32)
         for i in range(0, xp.shape[0], batch)
@@ -290,8 +342,9 @@ def class_probabilities(logits: Volume) -> Volume:
     """Sigmoid (one channel) or softmax over axis 1 of ``(slices, classes, rows, cols)``."""
     if logits.shape[1] == 1:
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32, copy=False)
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32, copy=False)  # no copy of f32
+    e = np.subtract(logits, logits.max(axis=1, keepdims=True), dtype=np.float32)
+    np.exp(e, out=e)  # in place: one 4-class array instead of three
+    return np.divide(e, e.sum(axis=1, keepdims=True), out=e)
 
 
 def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask:
@@ -301,18 +354,26 @@ def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask
     # ``vertebrafat segment`` imports it on a thread while the network runs (see cli.segment)
     from scipy import ndimage
 
-    labelled, n = ndimage.label(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    given: Mask = np.asarray(mask, dtype=bool)
+    out = np.zeros(given.shape, dtype=bool)
+    # every component lies inside the in-plane box of all slices together: labelled there,
+    # the same components at a fraction of the cost (a spine fills 30-50 % of the plane)
+    inside = plane_box(np.logical_or.reduce(given, axis=0))
+    if inside is None:
+        return out
+    sub = given[:, inside[0], inside[1]]
+    labelled, n = ndimage.label(sub, structure=np.ones((3, 3, 3), dtype=bool))
     if n:
         sizes = np.bincount(labelled.ravel())[1:] * voxel_ml
         keep = np.concatenate([[False], sizes >= min_component_ml])
-        mask = keep[labelled]
-    out = np.zeros_like(mask, dtype=bool)
-    for i in range(mask.shape[0]):
+        sub = keep[labelled]
+    filled = out[:, inside[0], inside[1]]  # a view: filled in place
+    for i in range(sub.shape[0]):
         # filled inside the slice's bounding box: the background outside it reaches the image
         # border, as the box's own border does in the fill, so the same pixels, faster
-        box = plane_box(mask[i])
+        box = plane_box(sub[i])
         if box is not None:
-            out[i][box] = ndimage.binary_fill_holes(mask[i][box])
+            filled[i][box] = ndimage.binary_fill_holes(sub[i][box])
     return out
 
 
