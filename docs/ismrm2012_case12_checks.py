@@ -11,6 +11,8 @@ minute). Per case and slice it prints:
 - ``offset``: where each bright-fat voxel's best fit with FF above 60 % puts the field, less the
   interpolated field (Hz, wrapped into one period): the median, and the share within 37.5 Hz
   of it.
+- ``residual``: the median relative residual (over the signal power) of the fit at the
+  interpolated field (any FF) and of the best fit above 60 % FF (any field).
 
 and per case:
 
@@ -109,7 +111,9 @@ def case_checks(case: int) -> None:
         centre = float(np.median(offset))
         print(f"case {case} slice {s}: {fat.sum():5d} fat voxels  fat@water "
               f"{np.median(ff_w):5.1f} % ({np.mean(ff_w > 60):.2f} above 60 %)  offset "
-              f"{centre:+5.0f} Hz ({np.mean(np.abs(offset - centre) <= 37.5):.2f} within 37.5 Hz)")
+              f"{centre:+5.0f} Hz ({np.mean(np.abs(offset - centre) <= 37.5):.2f} within 37.5 Hz)"
+              f"  residual {100 * np.median(res_w):.2f} % at the water field, "
+              f"{100 * np.median(res_f):.2f} % at the best fit above 60 %")
     first = np.abs(echoes[0])
     pure = echoes[:, (mag.ff_percent > 95) & (first > 0.5 * np.percentile(first, 99))].T
     data = [pure[:, k] * pure[:, k + 2] / pure[:, k + 1] ** 2 for k in range(2)]
