@@ -100,6 +100,30 @@ def test_thumbnail_is_a_small_jpeg() -> None:
     assert picture.format == "JPEG" and picture.width == 100
 
 
+def test_png_bytes_is_a_png_every_decoder_reads_back_exactly() -> None:
+    """The QC picture's encoder: Pillow decodes a random picture to the same pixels, and a one-
+    pixel picture is, byte for byte, the canonical 1 x 1 RGB PNG (IHDR CRC 907753DE, IEND CRC
+    AE426082) around one IDAT holding the scanline ``00 ff 00 00`` (filter None, red)."""
+    import zlib
+    from io import BytesIO
+
+    from PIL import Image
+
+    from vertebrafat.io.label_tables import png_bytes
+
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    assert np.array_equal(np.asarray(Image.open(BytesIO(png_bytes(rgb))).convert("RGB")), rgb)
+    one = png_bytes(np.array([[[255, 0, 0]]], dtype=np.uint8))
+    head = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108020000"
+                         "00907753de")
+    tail = bytes.fromhex("0000000049454e44ae426082")
+    assert one.startswith(head) and one.endswith(tail)
+    idat = one[len(head) : -len(tail)]
+    length = int.from_bytes(idat[:4], "big")
+    assert idat[4:8] == b"IDAT" and len(idat) == 12 + length
+    assert zlib.decompress(idat[8 : 8 + length]) == bytes.fromhex("00ff0000")
+
+
 def test_label_tables_name_and_colour_the_lumbar_levels() -> None:
     itk = itksnap_label_table().splitlines()
     assert '   20   230   25   75        1  1  1    "L1"' in itk
