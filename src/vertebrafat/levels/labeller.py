@@ -35,7 +35,7 @@ from scipy import ndimage as ndi
 
 from vertebrafat.core.errors import GeometryError, InputError
 from vertebrafat.core.image import WaterFatImage
-from vertebrafat.core.labels import LABEL_OF_LEVEL
+from vertebrafat.core.labels import LABEL_OF_LEVEL, present_labels
 from vertebrafat.core.types import Affine, Labels, Mask
 from vertebrafat.levels.instances import (
     SIX_CONNECTED,
@@ -94,7 +94,7 @@ class VertebraLabelling:
 
     def flags(self) -> dict[int, tuple[str, ...]]:
         """Per label: its own flags followed by the study flags (the table's ``flags``)."""
-        present = [int(v) for v in np.unique(self.labels) if v]
+        present = present_labels(self.labels)
         return {lab: tuple(self.level_flags.get(lab, ())) + self.study_flags for lab in present}
 
 

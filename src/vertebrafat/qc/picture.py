@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage as ndi
 
 from vertebrafat.core.boxes import plane_box
-from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL
+from vertebrafat.core.labels import COLOUR_OF_LABEL, LEVEL_OF_LABEL, present_labels
 from vertebrafat.core.schema import DEFAULT_EROSION_MM, LevelMeasurement
 from vertebrafat.core.types import Affine, Labels
 from vertebrafat.measure import erode_in_plane, restrict_to_slices, sagittal_axis
@@ -78,7 +78,7 @@ def render_qc(
         :data:`COLOUR_BAR` beside the main panel.
     """
     axis = sagittal_axis(affine)
-    present = [int(v) for v in np.unique(labels) if v]
+    present = present_labels(labels)
     measured = _measured(labels, present, affine, erosion_mm=erosion_mm, slices=slices)
     mid = _mid_slice(labels, axis)
     strip = _strip_slices(measured, axis, max_strip) or [mid]
