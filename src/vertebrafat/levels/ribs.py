@@ -13,7 +13,8 @@ shorter than the 11th but of the same order, and both are cut alike by the field
 transverse process the model calls rib is a tenth of a rib (held-out phantom seed 3 subject 1
 with the sacrum out of view: 50 and 13 voxels against the 11th and 12th ribs' 355-456, which
 named every body one level too high without a flag).
-A cue from ribs may only reveal an L6 (see :func:`vertebrafat.levels.labeller._name`).
+A rib the model draws short of its body still counts with ``RIB_SHORT_ML`` within
+``RIB_FREE_MM``. A cue from ribs may only reveal an L6 (see :mod:`vertebrafat.levels.naming`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def rib_bearing(
 ) -> npt.NDArray[np.bool_]:
     """Per instance (``inst`` values 1..n, ``centres_x_mm[k]`` the RAS x of instance k + 1):
     whether at least ``MIN_CONTACT_ML`` of rib lies within ``RIB_CONTACT_MM`` of it on each side
-    of its centre (each rib voxel goes to its nearest body, on the side the rib voxel is), and
+    of its centre, or at least ``RIB_SHORT_ML`` within ``RIB_FREE_MM`` (ribs drawn short of the
+    body; each rib voxel goes to its nearest body, on the side the rib voxel is), and
     the rib pieces (connected components) in that contact are, on each side, at least
     ``RIB_SIZE_RATIO`` of the largest touching a body before it in ``cranial_first`` (instance
     indices 0..n-1, top first; without it, no size check)."""
