@@ -779,7 +779,7 @@ def test_rib_free_counts_the_poorer_side_within_15_mm() -> None:
 
     truth = _padded(stack(1)[0], 7)  # one body on slices 8-12, rows 2-7, cols 2-9
     inst = truth.astype(np.int32)
-    centre_x = float(np.argwhere(truth > 0)[:, 0].mean() * AFFINE[0, 0] + AFFINE[0, 3])
+    centre_x = np.array([np.argwhere(truth > 0)[:, 0].mean() * AFFINE[0, 0] + AFFINE[0, 3]])
     ribs = np.zeros(truth.shape, dtype=bool)
     ribs[1, 2:9, 4] = True  # 7 voxels at 14 mm on the left
     ribs[18, 2:9, 4] = True  # and on the right

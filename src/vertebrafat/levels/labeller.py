@@ -225,10 +225,14 @@ def label_vertebrae(
     # the sacrum is in view (which checks its count: five or six lumbar bodies, see
     # name_levels) or it leaves at least five bodies below T12: it may reveal an L6, never
     # take a lumbar body for T12 (a real L1 with "ribs" on water, MyoSegmenTUM myo44)
-    water_cue = (cue is None and check is not None
-                 and _rib_free_below(check_mask, check, order, shapes, inst, aff)
-                 and (sacrum_position(order, shapes, inst, extra, n_tail) is not None
-                      or _bodies_below(check, order, inst) >= 5))
+    water_cue = False
+    if cue is None and check is not None and check_mask is not None:
+        below = order.index(int(inst[check].flat[0]) - 1) + 1  # position of the body below
+        water_cue = (below < len(order)
+                     and rib_free(check_mask & (inst == 0), inst, order[below],
+                                  np.array([s.centre_mm[0] for s in shapes]), aff)
+                     and (sacrum_position(order, shapes, inst, extra, n_tail) is not None
+                          or len(order) - below >= 5))
     if water_cue:
         cue, from_ribs, check = check, True, None
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
@@ -281,30 +285,6 @@ def _rib_cue(
     bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff, cranial_first=order)
     found = [i for i in order if bearing[i]]
     return None if not found else np.asarray(inst == found[-1] + 1)
-
-
-def _bodies_below(t12: npt.NDArray[np.bool_], order: list[int], inst: npt.NDArray[np.int32]) -> int:
-    """How many bodies of ``order`` lie below the instance marked by ``t12``."""
-    return len(order) - order.index(int(inst[t12].flat[0]) - 1) - 1
-
-
-def _rib_free_below(
-    ribs: npt.NDArray[np.bool_] | None,
-    t12: npt.NDArray[np.bool_],
-    order: list[int],
-    shapes: list[BodyShape],
-    inst: npt.NDArray[np.int32],
-    aff: npt.NDArray[np.float64],
-) -> bool:
-    """Whether the body below the T12 that ``ribs`` found bears no rib within the wider reach of
-    :func:`rib_free` (False when no body lies below it)."""
-    if ribs is None:
-        return False
-    pos = order.index(int(inst[t12].flat[0]) - 1)
-    if pos + 1 >= len(order):
-        return False
-    below = order[pos + 1]
-    return rib_free(ribs & (inst == 0), inst, below, shapes[below].centre_mm[0], aff)
 
 
 # A rib mask larger than the body mask times this is no rib mask: the rib class is learnt from
