@@ -129,8 +129,9 @@ fresh and faulted in page by page: 0.30-0.37 s of system time per 20-slice study
 20-slice GE DICOM studies (system time per study; worker RSS): Dask's default 0.30-0.37 s,
 ~300 MiB; 32 MiB 0.09-0.13 s, 305 MiB; 64 MiB 0.06 s, 340-410 MiB; 128 MiB 0.03 s, 440-460
 MiB; 256 MiB 0.03 s, 480-530 MiB (16-study rounds under load). Results are the same; over
-100 studies (``benchmarks/bench_cohort.py``) each worker's RSS stays flat, at 430-475 MiB
-(Dask's default: 230-340 MiB)."""
+100 studies (``benchmarks/bench_cohort.py``) each worker's RSS stayed flat, at 430-475 MiB
+(Dask's default: 230-340 MiB); with one arena besides (:func:`local_cluster`), at 311-380
+MiB."""
 
 
 def local_cluster(workers: int, *, preload: Sequence[str] = ()) -> Any:
