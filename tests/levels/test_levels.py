@@ -458,6 +458,45 @@ def test_single_voxel_specks_on_the_border_do_not_break_the_naming() -> None:
     assert "no_sacrum" in result.study_flags
 
 
+def test_a_one_voxel_speck_below_the_sacrum_class_changes_no_name() -> None:
+    """MyoSegmenTUM myo38 as a quantised copy of the shipped model segmented it: the upper S1 is
+    "body" (0.8 of a lumbar body), the sacrum class lies beside it (the ala), and one voxel of
+    "body" at the lower edge of the field of view below the class. The speck is no piece of the
+    chain, so the S1 piece is taken into the sacrum as it is without the speck. It once left
+    the class off the chain's end: S1 was named L5, every level one off, and no flag."""
+    start = 2 + 6 * (H + GAP)  # first row below the L5/S1 disc
+    truth, _ = stack(6, rows=start + 12)  # T12, L1..L5
+    truth = np.pad(truth, ((0, 4), (0, 0), (0, 0)))
+    truth[1:6, start : start + 5, 2:10] = 7  # upper S1, called "body"
+    sacrum = np.zeros(truth.shape, dtype=bool)
+    sacrum[6:9, start + 2 : start + 8, 2:10] = True  # the sacrum class beside it
+    for speck in (False, True):
+        mask = (truth > 0) | sacrum
+        if speck:
+            mask[8, start + 11, 5] = True  # on the lower edge: kept as an instance
+        result = label_vertebrae(mask, AFFINE, sacrum=sacrum)
+        assert names_top_down(result.labels, truth) == [19, 20, 21, 22, 23, 24, 26], speck
+        assert set(np.unique(result.labels[sacrum])) == {26}
+        assert result.anchor == "sacrum" and result.study_flags == ()
+
+
+def test_the_sacrum_class_stays_unmerged_after_another_merge() -> None:
+    """``merge_stacked_fragments`` never merges the protected instance (the sacrum class),
+    also after it has merged another small piece (it once forgot which one it protected)."""
+    from vertebrafat.levels.sacrum import body_shape
+    from vertebrafat.levels.spine import merge_stacked_fragments, spine_order
+
+    truth, spans = stack(6, rows=2 + 6 * (H + GAP) + 2)
+    inst = truth.astype(np.int32)
+    inst[1:6, spans[1][0] - 1, 2:10] = 7  # a one-row piece on top of the second body
+    inst[1:6, spans[5][1], 2:10] = 8  # the sacrum class: one row under the last body
+    shapes = [body_shape(inst == k, AFFINE) for k in range(1, 9)]
+    order, _, merged = merge_stacked_fragments(spine_order(shapes), shapes, inst, AFFINE, keep=7)
+    assert order == [0, 1, 2, 3, 4, 5, 7]
+    assert (merged[1:6, spans[1][0] - 1, 2:10] == 2).all()  # the piece joined the body below
+    assert (merged[1:6, spans[5][1], 2:10] == 8).all()
+
+
 def test_a_whole_body_reaching_the_inferior_edge_is_l5_not_sacrum() -> None:
     # myo41: the model's L5 leaks through the L5/S1 disc to the edge; at the full size of a
     # body it is not a sacral piece cut by the field of view

@@ -56,6 +56,7 @@ from vertebrafat.levels.spine import (
     extend_fused,
     merge_stacked_fragments,
     off_spine,
+    specks,
     spine_order,
     split_at_waist,
     tail_is_weak,
@@ -184,6 +185,7 @@ def label_vertebrae(
         return VertebraLabelling(labels=np.zeros(body.shape, dtype=np.uint8))
     shapes = body_shapes(inst, n, aff)
     stray = off_spine(shapes[: n - 1] if extra is not None else shapes)
+    stray |= specks(shapes, keep=n - 1 if extra is not None else None)
     if stray:
         keep = [i for i in range(n) if i not in stray]
         remap = np.zeros(n + 1, dtype=inst.dtype)
