@@ -459,17 +459,18 @@ def test_single_voxel_specks_on_the_border_do_not_break_the_naming() -> None:
 
 
 def test_a_one_voxel_speck_below_the_sacrum_class_changes_no_name() -> None:
-    """MyoSegmenTUM myo38 as a quantised copy of the shipped model segmented it: the upper S1 is
-    "body" (0.8 of a lumbar body), the sacrum class lies beside it (the ala), and one voxel of
-    "body" at the lower edge of the field of view below the class. The speck is no piece of the
-    chain, so the S1 piece is taken into the sacrum as it is without the speck. It once left
-    the class off the chain's end: S1 was named L5, every level one off, and no flag."""
+    """MyoSegmenTUM myo38 as a quantised copy of the shipped model segmented it: the upper S1
+    is "body" (0.33 of a lumbar body here, 0.38 there), the sacrum class lies beside it (the
+    ala), and one voxel of "body" at the lower edge of the field of view below the class. The
+    speck is no piece of the chain, so the S1 piece is taken into the sacrum as it is without
+    the speck. It once left the class off the chain's end: S1 was named L5, every level one
+    off, and no flag."""
     start = 2 + 6 * (H + GAP)  # first row below the L5/S1 disc
     truth, _ = stack(6, rows=start + 12)  # T12, L1..L5
     truth = np.pad(truth, ((0, 4), (0, 0), (0, 0)))
-    truth[1:6, start : start + 5, 2:10] = 7  # upper S1, called "body"
+    truth[1:6, start : start + 2, 2:10] = 7  # upper S1, called "body"
     sacrum = np.zeros(truth.shape, dtype=bool)
-    sacrum[6:9, start + 2 : start + 8, 2:10] = True  # the sacrum class beside it
+    sacrum[6:9, start : start + 8, 2:10] = True  # the sacrum class beside it
     for speck in (False, True):
         mask = (truth > 0) | sacrum
         if speck:
@@ -495,6 +496,42 @@ def test_the_sacrum_class_stays_unmerged_after_another_merge() -> None:
     assert order == [0, 1, 2, 3, 4, 5, 7]
     assert (merged[1:6, spans[1][0] - 1, 2:10] == 2).all()  # the piece joined the body below
     assert (merged[1:6, spans[5][1], 2:10] == 8).all()
+
+
+def test_bits_below_the_sacrum_class_join_its_tail() -> None:
+    """MyoSegmenTUM myo31 with noise of 2 % of the water image: S1 is "body" above the sacrum
+    class, and a 0.4 mL bit of the ala lies below the class. The bit joins the class's tail (it
+    once kept the class off the chain's end: S1 was named L5, every level one off, no flag);
+    a body-sized piece below the class does not (the class then sits on L5)."""
+    from vertebrafat.levels.sacrum import body_shape
+    from vertebrafat.levels.spine import class_tail
+
+    truth, _ = stack(8)
+    inst = truth.astype(np.int32)
+    inst[inst == 8] = 0
+    inst[3, 2 + 7 * (H + GAP), 2:6] = 8  # 4 voxels: 0.03 mL, 1.7 % of a body
+    shapes = [body_shape(inst == k, AFFINE) for k in range(1, 9)]
+    order = list(range(8))
+    assert class_tail(order, shapes, protected=6) == 2  # the class and the bit
+    assert class_tail(order[:7], shapes, protected=6) == 1  # the class alone, last
+    assert class_tail(order, shapes, protected=5) == 0  # a body below it
+    assert class_tail(order, shapes, protected=None) == 0
+
+
+@pytest.mark.parametrize(("lateral", "kept"), [(0, True), (11, False)])
+def test_a_tiny_bit_beside_the_spine_leaves_the_chain(lateral: int, kept: bool) -> None:
+    """A 0.05-mL-plus bit (under 0.15 of a body) more than 20 mm left or right of the spine's
+    curve is no piece of the chain (a bit of the ala between S1 and the sacrum class, with
+    noise on MyoSegmenTUM myo38, stopped the tail from reaching S1); on the midline it stays."""
+    from vertebrafat.levels.sacrum import body_shape
+    from vertebrafat.levels.spine import off_spine
+
+    truth, spans = stack(6)
+    truth = np.pad(truth, ((0, 12), (0, 0), (0, 0)))
+    row = spans[5][1] + 1
+    truth[3 + lateral : 5 + lateral, row : row + 2, 4:8] = 7  # 16 voxels: 0.13 mL
+    shapes = [body_shape(truth == k, AFFINE) for k in range(1, 8)]
+    assert (6 in off_spine(shapes)) is not kept
 
 
 def test_a_whole_body_reaching_the_inferior_edge_is_l5_not_sacrum() -> None:

@@ -52,6 +52,7 @@ from vertebrafat.levels.sacrum import (
     count_sacral_fragments,
 )
 from vertebrafat.levels.spine import (
+    class_tail,
     drop_non_bodies,
     extend_fused,
     merge_stacked_fragments,
@@ -196,16 +197,16 @@ def label_vertebrae(
     # class's instance; either grows over pieces fused to it (S1 continuous with S2, no disc):
     # a model may call the upper S1 "body" and the rest "sacrum" (issue-14 real-anatomy model)
     protected = overlap_index(inst, extra)  # the class's instance: never merged nor dropped
-    class_last = extra is not None and protected == order[-1]
     if extra is None:
         found_tail = count_sacral_fragments([shapes[i] for i in order])
     else:
-        found_tail = 1 if class_last else 0
+        found_tail = class_tail(order, shapes, protected)
     n_tail = extend_fused(order, found_tail, inst, aff) if found_tail else 0
     weak_tail = tail_is_weak(order, shapes, found=found_tail, grown=n_tail)
-    if extra is not None and (n_tail == 1 or weak_tail):
-        # the class alone, or grown over a full-sized body (a bridged L5/S1 disc, phantom seed
-        # 7 P006 with the real-anatomy model): named by the class's own overlap, as before
+    if extra is not None and (n_tail == found_tail or weak_tail):
+        # the class (and the bits below it) alone, or grown over a full-sized body (a bridged
+        # L5/S1 disc, phantom seed 7 P006 with the real-anatomy model): named by the class's
+        # own overlap, as before
         n_tail = found_tail = 0
         weak_tail = False
     tail = order[len(order) - n_tail :]
