@@ -698,6 +698,40 @@ def test_tail_is_weak(volumes: list[float], found: int, grown: int, weak: bool) 
     assert tail_is_weak(list(range(len(volumes))), shapes, found=found, grown=grown) is weak
 
 
+@pytest.mark.parametrize(
+    ("grown_ml", "doubtful"),
+    [
+        pytest.param(11.4, False, id="upper-S1-0.38"),
+        pytest.param(18.3, False, id="upper-S1-0.61"),
+        pytest.param(19.5, True, id="0.65"),
+        pytest.param(21.9, True, id="cut-L5-0.73"),
+        pytest.param(27.0, False, id="0.9-weak-instead"),
+    ],
+)
+def test_a_tail_grown_over_a_piece_an_s1_and_an_l5_share_is_doubtful(
+    grown_ml: float, doubtful: bool
+) -> None:
+    """Bodies above of 30 mL: a grown piece of 0.65-0.9 of them could be an upper S1 or an L5
+    whose disc the mask bridged (myo39 cut 4 voxels short: 0.73, named one level off without a
+    flag). The names stand and the ``tail_size`` cue objects: uncertain."""
+    from vertebrafat.levels.naming import name_levels
+    from vertebrafat.levels.sacrum import BodyShape, body_shape
+    from vertebrafat.levels.spine import doubtful_tail
+
+    volumes = [30.0, 30.0, 30.0, 30.0, grown_ml, 2.0]
+    shapes = [BodyShape((0.0, 0.0, -30.0 * k), (10.0, 8.0, 6.0), (0.0, 0.0, 1.0), v, False)
+              for k, v in enumerate(volumes)]
+    assert doubtful_tail(list(range(6)), shapes, found=1, grown=2) is doubtful
+    assert doubtful_tail(list(range(6)), shapes, found=1, grown=1) is False  # did not grow
+    truth, _ = stack(7)
+    inst = truth.astype(np.int32)
+    boxes = [body_shape(inst == k, AFFINE) for k in range(1, 8)]
+    naming = name_levels(list(range(7)), boxes, inst, None, None, 2, doubtful_tail=doubtful)
+    assert naming.names == ["L1", "L2", "L3", "L4", "L5", "S1", "S1"]
+    assert ("uncertain_level" in naming.flags) is doubtful
+    assert any(c.name == "tail_size" and c.verdict == "disagrees" for c in naming.cues) is doubtful
+
+
 ONE_MM = np.array([[-1.0, 0, 0, 0], [0, 0, -1.0, 0], [0, -1.0, 0, 0], [0, 0, 0, 1]])
 
 

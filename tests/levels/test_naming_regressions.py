@@ -175,7 +175,8 @@ def test_a_lumbar_body_cut_by_the_lower_edge_is_not_the_sacrum(model) -> None:  
 def test_two_strong_cues_outvote_a_sacrum_class_on_l5(model) -> None:  # type: ignore[no-untyped-def]
     """``--hard`` seed 3 P007, water alone: the model calls L5 "sacrum" and the sacrum a body.
     The sacrum-shaped lowest body and the T12 ribs on water both put S1 one level lower than
-    the class: they name the spine, and the disagreement keeps it uncertain."""
+    the class: they name the spine, and the disagreement keeps it uncertain. (The class's tail
+    grew over L5, 0.8 of the bodies above it: the ``tail_size`` cue objects too.)"""
     study = hard_subject(3, 6)
     result = run(without_fat(study.image), lambda im: predict(model, im))
     assert names(study.labels, result.labelling.labels) == {
@@ -183,4 +184,5 @@ def test_two_strong_cues_outvote_a_sacrum_class_on_l5(model) -> None:  # type: i
     naming = result.labelling.naming()
     assert naming["anchor"] == "cues" and naming["flags"] == ["uncertain_level"]
     assert [(c["cue"], c["verdict"]) for c in naming["cues"]] == [
-        ("sacrum_class", "disagrees"), ("sacrum_shape", "agrees"), ("t12_ribs_water", "agrees")]
+        ("sacrum_class", "disagrees"), ("sacrum_shape", "agrees"), ("t12_ribs_water", "agrees"),
+        ("tail_size", "disagrees")]

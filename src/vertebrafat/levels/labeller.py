@@ -53,6 +53,7 @@ from vertebrafat.levels.sacrum import (
 )
 from vertebrafat.levels.spine import (
     class_tail,
+    doubtful_tail,
     drop_non_bodies,
     extend_fused,
     merge_stacked_fragments,
@@ -203,6 +204,7 @@ def label_vertebrae(
         found_tail = class_tail(order, shapes, protected)
     n_tail = extend_fused(order, found_tail, inst, aff) if found_tail else 0
     weak_tail = tail_is_weak(order, shapes, found=found_tail, grown=n_tail)
+    doubtful = doubtful_tail(order, shapes, found=found_tail, grown=n_tail)
     if extra is not None and (n_tail == found_tail or weak_tail):
         # the class (and the bits below it) alone, or grown over a full-sized body (a bridged
         # L5/S1 disc, phantom seed 7 P006 with the real-anatomy model): named by the class's
@@ -240,7 +242,8 @@ def label_vertebrae(
         cue, from_ribs, check = check, True, None
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
                          t12_check=check, weak_tail=weak_tail or class_empty,
-                         split=fused is not None, water_ribs=water_cue)
+                         split=fused is not None, water_ribs=water_cue,
+                         doubtful_tail=doubtful and n_tail > 0)
     label_of = np.zeros(int(inst.max()) + 1, dtype=np.uint8)  # instance -> label, one pass
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):

@@ -81,6 +81,7 @@ def name_levels(
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
     *, rib_cue: bool = False, t12_check: npt.NDArray[np.bool_] | None = None,
     weak_tail: bool = False, split: bool = False, water_ribs: bool = False,
+    doubtful_tail: bool = False,
 ) -> Naming:
     """Level names for ``order`` (top to bottom), the study flags, the anchor and the cues.
 
@@ -88,7 +89,9 @@ def name_levels(
     used when it leaves five or six lumbar bodies; otherwise it does not rename the spine (a
     rib-class speck on a lumbar body) but it disagrees, and the naming is ``uncertain_level``.
     ``split``: the labeller cut a body the size of two at its waist (:func:`fused_body`); the
-    ``body_sizes`` cue then objects."""
+    ``body_sizes`` cue then objects. ``doubtful_tail``: the sacral tail grew over a piece
+    whose size an upper S1 and an L5 share (:func:`~vertebrafat.levels.spine.doubtful_tail`);
+    the ``tail_size`` cue then objects."""
     names, flags, anchor, slots = _names(
         order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue, weak_tail=weak_tail
     )
@@ -99,6 +102,8 @@ def name_levels(
         cues.append(Cue("t12_ribs_water", "weak", slots[check_pos] + 6))
     if split:  # it only objects: a body the size of two, cut at its waist by the labeller
         cues.append(Cue("body_sizes", "strong", None))
+    if doubtful_tail:  # it only objects: an upper S1 or a bridged L5 in the sacral tail
+        cues.append(Cue("tail_size", "strong", None))
     junction = _junction(names, slots)
     transitional = "transitional" in flags  # the count says sacrum and T12 bracket 4 or 6
     majority = None if transitional else _majority(cues, junction)
