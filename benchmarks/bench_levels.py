@@ -400,29 +400,44 @@ def bench_cv(prefix: str) -> dict[str, Totals]:
     return sets
 
 
-# small input perturbations: (name, noise SD as a fraction of the 99th water percentile, noise
-# seed offset, voxels cropped at each in-plane edge)
-PERTURBATIONS = (("noise 2 %", 0.02, 0, 0), ("noise 2 %, other seeds", 0.02, 1000, 0),
-                 ("noise 3 %", 0.03, 1000, 0), ("crop 4 voxels", 0.0, 0, 4),
-                 ("crop 6 voxels", 0.0, 0, 6), ("crop 9 voxels", 0.0, 0, 9))
+# small input perturbations: (name, kind, amount, noise seed offset). noise: Gaussian noise of
+# SD amount x the 99th water percentile; crop: amount voxels cut off each in-plane edge; bias:
+# water x exp(amount x (r + c / 2)), r and c running -1..1 over rows and columns; coarse:
+# in-plane voxels amount times larger (block means, the truth by its top-left voxel)
+PERTURBATIONS = (("noise 2 %", "noise", 0.02, 0), ("noise 2 %, other seeds", "noise", 0.02, 1000),
+                 ("noise 3 %", "noise", 0.03, 1000), ("crop 4 voxels", "crop", 4, 0),
+                 ("crop 6 voxels", "crop", 6, 0), ("crop 9 voxels", "crop", 9, 0),
+                 ("bias field 30 %", "bias", 0.3, 0), ("voxels 2x coarser", "coarse", 2, 0))
 
 
-def perturbed(image: object, truth: np.ndarray, subject: str, noise: float, seed_offset: int,
-              crop: int) -> tuple[object, np.ndarray]:
-    """``image`` (water only) and ``truth`` with Gaussian noise of ``noise`` times the 99th
-    percentile of the water image (seeded by the subject number plus ``seed_offset``) added and
-    clipped at 0, or ``crop`` voxels cut off each in-plane edge (the affine moved to match)."""
+def perturbed(image: object, truth: np.ndarray, subject: str, kind: str, amount: float,
+              seed_offset: int) -> tuple[object, np.ndarray]:
+    """``image`` (water only) and ``truth`` under one of ``PERTURBATIONS`` (``kind`` ``none``:
+    as they are); the affine follows a crop or coarser voxels."""
     water = image.water  # type: ignore[attr-defined]
-    aff = image.affine  # type: ignore[attr-defined]
-    if noise:
-        sd = noise * float(np.percentile(water[water > 0], 99))
+    aff = np.array(image.affine, dtype=np.float64)  # type: ignore[attr-defined]
+    if kind == "noise":
+        sd = amount * float(np.percentile(water[water > 0], 99))
         rng = np.random.default_rng(int(subject[3:]) + seed_offset)
-        water = np.clip(water + rng.normal(0, sd, water.shape), 0, None).astype(np.float32)
-    if crop:
-        aff = aff.copy()
-        aff[:3, 3] += aff[:3, 1] * crop + aff[:3, 2] * crop
-        water = np.ascontiguousarray(water[:, crop:-crop, crop:-crop])
-        truth = truth[:, crop:-crop, crop:-crop]
+        water = np.clip(water + rng.normal(0, sd, water.shape), 0, None)
+    elif kind == "crop":
+        k = int(amount)
+        aff[:3, 3] += aff[:3, 1] * k + aff[:3, 2] * k
+        water, truth = water[:, k:-k, k:-k], truth[:, k:-k, k:-k]
+    elif kind == "bias":
+        r = np.linspace(-1, 1, water.shape[1])[None, :, None]
+        c = np.linspace(-1, 1, water.shape[2])[None, None, :]
+        water = water * np.exp(amount * (r + 0.5 * c))
+    elif kind == "coarse":
+        k = int(amount)
+        rows, cols = water.shape[1] // k * k, water.shape[2] // k * k
+        water = water[:, :rows, :cols].reshape(water.shape[0], rows // k, k, cols // k, k)
+        water = water.mean(axis=(2, 4))
+        truth = truth[:, :rows:k, :cols:k]
+        aff[:3, 3] += (aff[:3, 1] + aff[:3, 2]) * (k - 1) / 2
+        aff[:3, 1] *= k
+        aff[:3, 2] *= k
+    water = np.ascontiguousarray(water, dtype=np.float32)
     return replace(image, water=water, affine=aff, fat=None, ff=None, r2star=None), truth
 
 
@@ -440,14 +455,14 @@ def bench_perturbed(model_path: str | None) -> dict[str, Totals]:
     sets: dict[str, Totals] = {}
     print("\nNames under input perturbations (MyoSegmenTUM water, the shipped model; most are its "
           "training subjects)")
-    for name, noise, offset, crop in (("as they are", 0.0, 0, 0), *PERTURBATIONS):
+    for name, kind, amount, offset in (("as they are", "none", 0, 0), *PERTURBATIONS):
         totals, bad = dict(ZERO), []
         for folder in sorted(MYO.glob("myo*")):
             if not (folder / "labels.nii.gz").is_file():
                 continue
             truth = np.asarray(read_nifti(folder / "labels.nii.gz", as_float32=False)[0])
             image, truth = perturbed(load_study(folder / "water.nii.gz"), truth, folder.name,
-                                     noise, offset, crop)
+                                     kind, amount, offset)
             result = label_segmentation(predict(net, image), image.affine)  # type: ignore[attr-defined]
             v = spine_verdict(truth, result.labels, result.study_flags)
             totals = add(totals, v)
@@ -519,7 +534,8 @@ def main() -> None:
     parser.add_argument("--perturb", action="store_true",
                         help="names of the shipped model's (or --model's) masks of the 30 "
                              "MyoSegmenTUM water images under small perturbations (noise of "
-                             "2-3 %%, 4-9 voxels cropped at each edge); nothing else runs")
+                             "2-3 %%, 4-9 voxels cropped at each edge, a bias field, 2x coarser "
+                             "voxels); nothing else runs")
     parser.add_argument("--water-only", action="store_true",
                         help="pipeline on phantom subjects with the water image alone")
     parser.add_argument("--lumbar-only", action="store_true",
