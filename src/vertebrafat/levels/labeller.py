@@ -45,7 +45,7 @@ from vertebrafat.levels.instances import (
     voxel_volume_ml,
 )
 from vertebrafat.levels.naming import Cue, fused_body, name_levels, sacrum_position
-from vertebrafat.levels.ribs import rib_bearing, rib_free
+from vertebrafat.levels.ribs import rib_contacts, side_free
 from vertebrafat.levels.sacrum import (
     BodyShape,
     body_shapes,
@@ -224,18 +224,18 @@ def label_vertebrae(
     order += tail
     from_ribs = False
     if cue is None and rib_mask is not None:
-        cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff), True
-    check = None if check_mask is None else _rib_cue(check_mask, order, shapes, inst, aff)
+        cue, from_ribs = _rib_cue(rib_mask, order, shapes, inst, aff)[0], True
+    check, check_reach = (None, None) if check_mask is None else _rib_cue(
+        check_mask, order, shapes, inst, aff)
     # the rib class on water alone names when the body below its T12 is rib-free, and either
     # the sacrum is in view (which checks its count: five or six lumbar bodies, see
     # name_levels) or it leaves at least five bodies below T12: it may reveal an L6, never
     # take a lumbar body for T12 (a real L1 with "ribs" on water, MyoSegmenTUM myo44)
     water_cue = False
-    if cue is None and check is not None and check_mask is not None:
+    if cue is None and check is not None and check_reach is not None:
         below = order.index(int(inst[check].flat[0]) - 1) + 1  # position of the body below
         water_cue = (below < len(order)
-                     and rib_free(check_mask & (inst == 0), inst, order[below],
-                                  np.array([s.centre_mm[0] for s in shapes]), aff)
+                     and side_free(check_reach, order[below])
                      and (sacrum_position(order, shapes, inst, extra, n_tail) is not None
                           or len(order) - below >= 5))
     if water_cue:
@@ -285,12 +285,13 @@ def _rib_cue(
     shapes: list[BodyShape],
     inst: npt.NDArray[np.int32],
     aff: npt.NDArray[np.float64],
-) -> npt.NDArray[np.bool_] | None:
-    """Mask of the most caudal rib-bearing body (None when no body bears ribs)."""
+) -> tuple[npt.NDArray[np.bool_] | None, npt.NDArray[np.float64]]:
+    """Mask of the most caudal rib-bearing body (None when no body bears ribs), and the rib
+    volume within reach of each body side (:func:`rib_contacts`)."""
     centres_x = np.array([s.centre_mm[0] for s in shapes])
-    bearing = rib_bearing(ribs & (inst == 0), inst, centres_x, aff, cranial_first=order)
+    bearing, reach = rib_contacts(ribs & (inst == 0), inst, centres_x, aff, cranial_first=order)
     found = [i for i in order if bearing[i]]
-    return None if not found else np.asarray(inst == found[-1] + 1)
+    return (None if not found else np.asarray(inst == found[-1] + 1)), reach
 
 
 # A rib mask larger than the body mask times this is no rib mask: the rib class is learnt from
