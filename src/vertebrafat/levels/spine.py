@@ -257,16 +257,28 @@ def tail_is_weak(order: list[int], shapes: list[BodyShape], *, found: int, grown
     fragments add up to most of a body (a missing mid-sagittal slice broke myo11's L5 in
     three). Sizes are relative to the median of the three bodies above the tail.
     """
-    n = len(order)
-    above = [shapes[i].volume_ml for i in order[max(n - grown - 3, 0) : n - grown]]
-    if not found or not above:
+    sizes = _tail_sizes(order, shapes, found=found, grown=grown)
+    if sizes is None:
         return False
-    median = float(np.median(above))
-    extra = [shapes[i].volume_ml for i in order[n - grown : n - found]]
-    fragments = [shapes[i].volume_ml for i in order[n - found :]]
+    median, extra, fragments = sizes
     fused_full = bool(extra) and max(extra) >= FULL_BODY_RATIO * median
     broken = len(fragments) >= 2 and sum(fragments) >= FRAGMENTS_OF_A_BODY * median
     return fused_full or broken
+
+
+def _tail_sizes(
+    order: list[int], shapes: list[BodyShape], *, found: int, grown: int
+) -> tuple[float, list[float], list[float]] | None:
+    """The median volume of the (up to) three bodies above a sacral tail, the volumes of the
+    pieces it grew over, and of the fragments it was found with; None without a tail or a
+    body above it."""
+    n = len(order)
+    above = [shapes[i].volume_ml for i in order[max(n - grown - 3, 0) : n - grown]]
+    if not found or not above:
+        return None
+    extra = [shapes[i].volume_ml for i in order[n - grown : n - found]]
+    fragments = [shapes[i].volume_ml for i in order[n - found :]]
+    return float(np.median(above)), extra, fragments
 
 
 # a piece the sacral tail grew over, this fraction of the bodies above or more (and under
@@ -283,12 +295,10 @@ def doubtful_tail(order: list[int], shapes: list[BodyShape], *, found: int, grow
     voxels short, 0.73, was taken into the sacrum and every name moved up one without a
     flag). Above the range the tail is weak (:func:`tail_is_weak`); in it the names stand,
     but uncertain."""
-    n = len(order)
-    above = [shapes[i].volume_ml for i in order[max(n - grown - 3, 0) : n - grown]]
-    extra = [shapes[i].volume_ml for i in order[n - grown : n - found]]
-    if not found or not above or not extra:
+    sizes = _tail_sizes(order, shapes, found=found, grown=grown)
+    if sizes is None or not sizes[1]:
         return False
-    median = float(np.median(above))
+    median, extra, _ = sizes
     return DOUBTFUL_GROWN_RATIO * median <= max(extra) < FULL_BODY_RATIO * median
 
 
