@@ -30,30 +30,13 @@ MIN_CONTACT_ML = 0.05
 RIB_SIZE_RATIO = 0.25
 # a body with less rib than MIN_CONTACT_ML within this distance on a side bears no rib on that
 # side (:func:`rib_free`); with at least RIB_SHORT_ML within it on both sides it bears ribs the
-# model drew short of the body (:func:`rib_bearing`). Held-out phantom subjects (seeds 3, 11,
+# model drew short of the body (:func:`rib_contacts`). Held-out phantom subjects (seeds 3, 11,
 # 12, 31, 32, 33; 4 maps and water alone; 287 rib cues) and the fold models on MyoSegmenTUM:
 # the L1 below a T12 found by contact holds at most 0.053 mL within 15 mm on its poorer side;
 # the three T12s whose ribs stopped short of 8 mm (seed 3 subject 11 on water, seed 33 subject
 # 11) held 0.46-0.74 mL
 RIB_FREE_MM = 15.0
 RIB_SHORT_ML = 0.2
-
-
-def rib_bearing(
-    ribs: npt.NDArray[np.bool_],
-    inst: npt.NDArray[np.int32],
-    centres_x_mm: npt.NDArray[np.float64],
-    affine: npt.NDArray[np.float64],
-    cranial_first: list[int] | None = None,
-) -> npt.NDArray[np.bool_]:
-    """Per instance (``inst`` values 1..n, ``centres_x_mm[k]`` the RAS x of instance k + 1):
-    whether at least ``MIN_CONTACT_ML`` of rib lies within ``RIB_CONTACT_MM`` of it on each side
-    of its centre, or at least ``RIB_SHORT_ML`` within ``RIB_FREE_MM`` (ribs drawn short of the
-    body; each rib voxel goes to its nearest body, on the side the rib voxel is), and
-    the rib pieces (connected components) in that contact are, on each side, at least
-    ``RIB_SIZE_RATIO`` of the largest touching a body before it in ``cranial_first`` (instance
-    indices 0..n-1, top first; without it, no size check)."""
-    return rib_contacts(ribs, inst, centres_x_mm, affine, cranial_first)[0]
 
 
 def rib_contacts(
@@ -63,10 +46,17 @@ def rib_contacts(
     affine: npt.NDArray[np.float64],
     cranial_first: list[int] | None = None,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
-    """:func:`rib_bearing`'s answer and, from the same assignment of rib voxels to bodies, the
-    rib volume (mL) within ``RIB_FREE_MM`` of each body on each side, ``(n, 2)``: what
-    :func:`side_free` reads, so that the labeller finds the rib-bearing body and asks whether
-    the body below it is rib-free with one distance transform."""
+    """Per instance (``inst`` values 1..n, ``centres_x_mm[k]`` the RAS x of instance k + 1):
+    whether it bears ribs, and the rib volume (mL) within ``RIB_FREE_MM`` of it on each side,
+    ``(n, 2)`` (what :func:`side_free` reads: the labeller finds the rib-bearing body and asks
+    whether the body below it is rib-free with one distance transform).
+
+    Rib-bearing: at least ``MIN_CONTACT_ML`` of rib within ``RIB_CONTACT_MM`` of it on each
+    side of its centre, or at least ``RIB_SHORT_ML`` within ``RIB_FREE_MM`` (ribs drawn short
+    of the body; each rib voxel goes to its nearest body, on the side the rib voxel is), and
+    the rib pieces (connected components) in that contact are, on each side, at least
+    ``RIB_SIZE_RATIO`` of the largest touching a body before it in ``cranial_first`` (instance
+    indices 0..n-1, top first; without it, no size check)."""
     n = len(centres_x_mm)
     sides = _rib_sides(ribs, inst, centres_x_mm, affine)
     if sides is None:
@@ -109,11 +99,11 @@ def rib_free(
     affine: npt.NDArray[np.float64],
 ) -> bool:
     """Whether instance ``index`` (``inst`` value ``index + 1``; ``centres_x_mm`` as in
-    :func:`rib_bearing`) has, on at least one side, less than ``MIN_CONTACT_ML`` of rib within
-    ``RIB_FREE_MM`` of it (each rib voxel counted for its nearest body, as in
-    :func:`rib_bearing`; :func:`side_free` of :func:`rib_contacts`).
+    :func:`rib_contacts`) has, on at least one side, less than ``MIN_CONTACT_ML`` of rib within
+    ``RIB_FREE_MM`` of it (each rib voxel counted for its nearest body; :func:`side_free` of
+    :func:`rib_contacts`).
 
-    :func:`rib_bearing` asks for rib within ``RIB_CONTACT_MM``; a body just below the last one
+    The rib-bearing test asks for rib within ``RIB_CONTACT_MM``; a body just below the last one
     that it finds may still carry a rib the model drew short of the body: then the found body is
     T11, not T12 (held-out phantom seed 3 subject 11 on water alone: 0.40 and 0.00 mL within 8
     mm of T12, 1.10 and 0.73 mL within 15 mm; a true L1 there holds at most 0.01 mL within 15
