@@ -2,6 +2,7 @@
 scriptable output (tables on stdout, messages on stderr, --json, --version, --debug)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -310,3 +311,65 @@ def test_separate_bad_input_is_one_line(
     assert main(["separate", *filled]) == 2
     assert capsys.readouterr().err == message
     assert not (tmp_path / "out").exists()
+
+
+class _Exited(Exception):
+    pass
+
+
+def _record_exit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    codes: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        codes.append(code)
+        raise _Exited
+
+    monkeypatch.setattr("vertebrafat.cli.os._exit", fake_exit)
+    return codes
+
+
+def test_run_ends_with_os_exit_and_the_commands_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vertebrafat import cli
+
+    codes = _record_exit(monkeypatch)
+    monkeypatch.setattr(sys, "argv", ["vertebrafat", "measure", "nope.nii.gz", "x.nii.gz"])
+    with pytest.raises(_Exited):
+        cli.run()
+    assert codes == [2]
+
+
+def test_fast_exit_leaves_running_threads_and_dask_to_the_normal_exit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from vertebrafat.cli import fast_exit
+
+    codes = _record_exit(monkeypatch)
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)  # not a daemon: Python would wait for it
+    worker.start()
+    try:
+        fast_exit(0)  # returns: the normal exit must join the thread
+    finally:
+        release.set()
+        worker.join()
+    monkeypatch.setitem(sys.modules, "distributed", sys)
+    fast_exit(0)
+    assert codes == []
+    monkeypatch.delitem(sys.modules, "distributed")
+    with pytest.raises(_Exited):
+        fast_exit(3)
+    assert codes == [3]
+
+
+def test_fast_exit_flushes_piped_output_first() -> None:
+    # print() to a pipe is block-buffered: without the flush before os._exit it would be lost
+    code = "from vertebrafat.cli import fast_exit\nprint('table row')\nfast_exit(4)"
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=buffered)
+    assert (done.returncode, done.stdout) == (4, "table row\n")
+    version = subprocess.run([sys.executable, "-m", "vertebrafat", "--version"],
+                             capture_output=True, text=True)
+    assert (version.returncode, version.stdout.startswith("vertebrafat ")) == (0, True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -778,8 +780,35 @@ def _print_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
 
 
 def run() -> None:
-    """Console script: exit with :func:`main`'s code."""
-    raise SystemExit(main())
+    """Console script: exit with :func:`main`'s code, skipping the interpreter's teardown
+    where nothing is left for it to do (see :func:`fast_exit`)."""
+    code = main()
+    fast_exit(code)
+    raise SystemExit(code)
+
+
+def fast_exit(code: int) -> None:
+    """End the process now with ``code`` when a normal exit would only tear modules down.
+
+    Python's finalisation frees every module and object one by one: 0.15 s after a ``segment``
+    (scipy, ONNX Runtime, pydicom and a few hundred MB of arrays) against 0.01 s for
+    ``os._exit``, the largest single step of a cold run's own time (issue 16). Every output
+    file is closed (and renamed into place) before :func:`main` returns, so only the standard
+    streams need flushing. Left to the normal exit: a run whose streams cannot be flushed (a
+    closed pipe: Python reports it), one with other non-daemon threads still running, and one
+    that imported Dask (a cohort's cluster and its atexit hooks).
+    """
+    if "distributed" in sys.modules or any(
+        t.is_alive() and not t.daemon and t is not threading.main_thread()
+        for t in threading.enumerate()
+    ):
+        return
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe or stream: the normal exit reports it
+        return
+    os._exit(code)
 
 
 if __name__ == "__main__":
