@@ -218,6 +218,23 @@ def test_predict_finds_the_bright_blocks_exactly() -> None:
     assert seg.probability[~body].max() < 0.01
 
 
+def test_on_network_start_runs_once_after_the_input_and_before_the_network() -> None:
+    model = make_model()
+    events: list[str] = []
+    real_run = model.session.run
+
+    class Recording:
+        def run(self, *args: object, **kwargs: object) -> object:
+            events.append("run")
+            return real_run(*args, **kwargs)
+
+    image, body = block_image()
+    seg = predict(dataclasses.replace(model, session=Recording()), image,  # type: ignore[arg-type]
+                  on_network_start=lambda: events.append("start"))
+    np.testing.assert_array_equal(seg.mask, body)
+    assert events == ["start"] + ["run"] * image.shape[0]  # one run a slice
+
+
 def test_predict_is_invariant_to_slice_order() -> None:
     image, _ = block_image()
     order = np.array([3, 0, 4, 1, 2])
