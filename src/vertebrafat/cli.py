@@ -108,15 +108,21 @@ def emit(
     if as_json:
         typer.echo(json.dumps(obj, indent=2, default=_json_default))
         return
+    from vertebrafat.workflows.display import plain_table
+
     if text is not None:
         typer.echo(text)
-    out = console()
+    tty = sys.stdout.isatty()
     for k, t in enumerate(tables):
         if k > 0:
-            out.line()
-        if out.is_terminal:
-            out.print(_rich_table(t))
+            typer.echo("")
+        plain = None if tty else plain_table(t)
+        if plain is not None:  # pipes and files: the same text without rich
+            typer.echo(plain, nl=False)
+        elif tty:
+            console().print(_rich_table(t))
         else:  # plain text for pipes and files: no trailing blanks
+            out = console()
             with out.capture() as captured:
                 out.print(_rich_table(t))
             typer.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
@@ -128,19 +134,15 @@ def _rich_table(t: TextTable) -> Any:
     from rich import box
     from rich.table import Table
 
+    from vertebrafat.workflows.display import justify
+
     table = Table(title=t.title, title_justify="left", title_style="bold", box=box.SIMPLE_HEAD,
                   header_style="bold", pad_edge=False, show_edge=False)
-    for k, name in enumerate(t.header):
-        numeric = k > 0 and all(_numeric(row[k]) for row in t.rows)
-        table.add_column(name, justify="right" if numeric else "left", no_wrap=True)
+    for name, side in zip(t.header, justify(t), strict=True):
+        table.add_column(name, justify=side, no_wrap=True)
     for row in t.rows:
         table.add_row(*row)
     return table
-
-
-def _numeric(cell: str) -> bool:
-    head = cell.lstrip("+-<(")[:1]
-    return cell in ("", "—") or head.isdigit()
 
 
 def _json_default(value: Any) -> Any:

@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vertebrafat.core.schema import LevelMeasurement
 from vertebrafat.stats.agreement import agreement
@@ -20,6 +22,7 @@ from vertebrafat.workflows.display import (
     measurement_table,
     num,
     p_value,
+    plain_table,
     repeatability_tables,
     validation_table,
 )
@@ -134,3 +137,62 @@ def test_validation_table_of_a_model_card() -> None:
     table = validation_table({"split:myosegmentum": {"water": block}, "note": "x"}, title="V")
     assert table.rows == (("split:myosegmentum", "water", "0.882 ± 0.011 (min 0.862, n 6)",
                            "0.882 ± 0.030 (min 0.809, n 30)"),)
+
+
+def _rich_plain(t: TextTable) -> str:
+    """What ``cli.emit`` printed for ``t`` to a pipe before plain_table: rich's capture."""
+    from rich.console import Console
+
+    from vertebrafat.cli import _rich_table
+
+    out = Console(force_terminal=False, no_color=True, highlight=False, width=10_000,
+                  soft_wrap=True)
+    with out.capture() as captured:
+        out.print(_rich_table(t))
+    return "".join(f"{line.rstrip()}\n" for line in captured.get().splitlines())
+
+
+def test_plain_table_of_a_bmf_table_by_construction() -> None:
+    t = TextTable("BMF", ("level", "FF %", "flags"),
+                  (("L1", "45.2", ""), ("L5", "—", "partial_fov")))
+    assert plain_table(t) == (
+        "BMF\n"
+        "level   FF %   flags\n"
+        "──────────────────────────\n"
+        "L1      45.2\n"
+        "L5         —   partial_fov\n"
+    )
+
+
+_CELL = st.text(alphabet="ab XZ09.-+<(—±µ²", max_size=7)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 5).flatmap(lambda n: st.tuples(
+    st.text(alphabet="ab Z,—", max_size=30),
+    st.lists(_CELL, min_size=n, max_size=n),
+    st.lists(st.lists(_CELL, min_size=n, max_size=n), max_size=4))))
+def test_plain_table_prints_what_rich_printed(case: tuple[str, list[str], list[list[str]]]) -> None:
+    title, header, rows = case
+    t = TextTable(title, tuple(header), tuple(tuple(r) for r in rows))
+    assert plain_table(t) == _rich_plain(t)
+
+
+def test_plain_table_leaves_wide_characters_to_rich() -> None:
+    assert plain_table(TextTable("", ("subject",), (("患者",),))) is None
+    assert plain_table(TextTable("", ("a",), (("two\nlines",),))) is None
+
+
+def test_the_verbs_tables_print_as_rich_printed_them() -> None:
+    a = [row(f"s{i}", "1", "L1", v) for i, v in enumerate([30.0, 32.5, 41.0, 28.0])]
+    b = [row(f"s{i}", "1", "L1", v) for i, v in enumerate([31.0, 33.0, 40.0, 29.5])]
+    pairs = [row(s, c, "L1", ff + (c == "2") * d)
+             for s, ff, d in (("A", 30, 1), ("B", 40, -1), ("C", 50, 0.5), ("D", 35, 0))
+             for c in ("1", "2")]
+    m = LevelMeasurement("P001", "2", "L3", 22, 3524, 11, 28.616, math.nan, 41.2, 4.8919, 30.4,
+                         45.2, 2.0, "all", ("partial_fov", "low_volume"))
+    tables = [measurement_table([m, row("P001", "2", "L4", 45.24)]),
+              *agreement_tables(agreement(a, b), name_a="auto", name_b="manual"),
+              *repeatability_tables(repeatability(pairs))]
+    for t in tables:
+        assert plain_table(t) == _rich_plain(t), t.title

@@ -33,6 +33,48 @@ class TextTable:
     notes: tuple[str, ...] = ()
 
 
+def justify(t: TextTable) -> tuple[str, ...]:
+    """``"right"`` for a column whose cells are all numbers (or missing), else ``"left"``; the
+    first column (names) is always left."""
+    return tuple("right" if k > 0 and all(_numeric(row[k]) for row in t.rows) else "left"
+                 for k in range(len(t.header)))
+
+
+def _numeric(cell: str) -> bool:
+    head = cell.lstrip("+-<(")[:1]
+    return cell in ("", MISSING) or head.isdigit()
+
+
+# characters a terminal draws one cell wide (rich's cell_len agrees): ASCII, Latin-1 and the
+# few symbols the tables use
+_NARROW = frozenset(chr(c) for c in range(0x20, 0x7F)) | frozenset(
+    chr(c) for c in range(0xA0, 0x180)) | frozenset("—–−±×≤≥…·²³°µ")
+
+
+def plain_table(t: TextTable) -> str | None:
+    """``t`` as the plain text ``cli`` prints to a pipe or file: the title, the header, a rule
+    of ``─`` and the rows, columns three spaces apart, justified as :func:`justify` says, no
+    trailing blanks, one newline after each line. The characters rich prints for the same
+    table without colour (``rich.box.SIMPLE_HEAD``, no edge; tested against it), without
+    importing rich (0.02 s) or measuring with it (0.03 s for a ten-level BMF table). ``None``
+    when a cell holds a character outside :data:`_NARROW` or a newline: rich draws those.
+    """
+    cells = [t.title, *t.header, *(c for row in t.rows for c in row)]
+    if any(not _NARROW.issuperset(c) for c in cells):
+        return None
+    widths = [max(len(c) for c in column) for column in zip(t.header, *t.rows, strict=True)]
+    sides = justify(t)
+
+    def line(row: Sequence[str]) -> str:
+        return "   ".join(c.rstrip().rjust(w) if side == "right" else c.ljust(w)
+                          for c, w, side in zip(row, widths, sides, strict=True)).rstrip()
+
+    lines = [t.title.rstrip()] if t.title else []
+    lines += [line(t.header), "─" * max(1, sum(widths) + 3 * (len(widths) - 1))]
+    lines += [line(row) for row in t.rows]
+    return "".join(f"{x}\n" for x in lines)
+
+
 def num(value: Any, digits: int) -> str:
     """``value`` with ``digits`` decimals; ``—`` for None, NaN or inf.
 
