@@ -13,7 +13,7 @@ Never imports torch; the ONNX Runtime session is opened by
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -129,6 +129,18 @@ def model_planes(image: WaterFatImage, card: ModelCard) -> Volume:
     ModelError
         If the image lacks a channel the model requires.
     """
+    planes = np.zeros((card.n_planes, *image.shape), dtype=np.float32)
+    for i, plane in enumerate(plane_stream(image, card)):
+        planes[i] = plane
+    return planes
+
+
+def plane_stream(image: WaterFatImage, card: ModelCard) -> Iterator[Volume | float]:
+    """The planes of :func:`model_planes` one at a time, in order: a float32 volume, or the
+    value of a plane that is constant by construction (a missing channel, a presence plane).
+    :func:`canonical_input` resamples them as they come, so the 37 MB of all planes of a
+    20-slice study are never held together (fresh memory costs page faults: 0.1 s of
+    system time in a cold ``segment``)."""
     have = present_channels(image)
     missing = [c for c in card.required_channels if c not in have]
     if missing:
@@ -136,19 +148,19 @@ def model_planes(image: WaterFatImage, card: ModelCard) -> Volume:
             f"model {card.name} needs channel(s) {', '.join(missing)} but study "
             f"{image.meta.source or '(in memory)'} has only {', '.join(have) or 'none'}"
         )
-    planes = np.zeros((card.n_planes, *image.shape), dtype=np.float32)
-    for i, name in enumerate(card.channels):
-        if name in have:
-            planes[i] = _normalise(getattr(image, name), name, card)
-    n = len(card.channels)
-    for k, distance in enumerate(card.context_mm):
+    first: Volume | None = None
+    for name in card.channels:
+        plane = _normalise(getattr(image, name), name, card) if name in have else None
+        if first is None:  # the context planes are taken from the first channel's plane
+            first = plane if plane is not None else np.zeros(image.shape, dtype=np.float32)
+        yield 0.0 if plane is None else plane
+    for distance in card.context_mm:
         offset = distance / image.spacing_mm[0]
-        left, right = shifted_slices(planes[0], -offset), shifted_slices(planes[0], offset)
-        planes[n + 2 * k] = 0.5 * (left + right)
-        planes[n + 2 * k + 1] = np.abs(left - right)
-    for j, name in enumerate(card.optional_channels):
-        planes[card.n_values + j] = 1.0 if name in have else 0.0
-    return planes
+        left, right = shifted_slices(first, -offset), shifted_slices(first, offset)
+        yield np.asarray(0.5 * (left + right), dtype=np.float32)
+        yield np.asarray(np.abs(left - right), dtype=np.float32)
+    for name in card.optional_channels:
+        yield 1.0 if name in have else 0.0
 
 
 def shifted_slices(volume: Volume, offset: float) -> Volume:
@@ -305,14 +317,18 @@ def canonical_input(
     Not yet padded; returns the reorientation so the output can be mapped back.
     """
     axes = canonical_axes(image.affine)
-    planes = to_canonical(model_planes(image, card), axes)
     spacing = canonical_spacing_mm(image.affine, axes)
-    shape = model_shape(planes.shape[-2:], spacing, card.pixel_spacing_mm, divisor=card.divisor)
+    in_plane = to_canonical(np.empty((0, *image.shape[1:])), axes).shape[1:]
+    shape = model_shape(in_plane, spacing, card.pixel_spacing_mm, divisor=card.divisor)
     # presence planes and missing channels are constant: filled, not interpolated (a water-only
     # study has one varying plane of seven)
     # (slices, planes, rows, cols) from the start: no 46 MB transposing copy for 20 slices
-    x = np.empty((planes.shape[1], planes.shape[0], *shape), dtype=np.float32)
-    for i, plane in enumerate(planes):
+    x = np.empty((image.shape[0], card.n_planes, *shape), dtype=np.float32)
+    for i, given in enumerate(plane_stream(image, card)):
+        if isinstance(given, float):
+            x[:, i] = given
+            continue
+        plane = to_canonical(given, axes)
         value = plane.flat[0] if plane.size else 0.0
         if np.all(plane == value):
             x[:, i] = value
@@ -337,19 +353,25 @@ def run_network(
         else np.ascontiguousarray(x, dtype=np.float32)  # np.pad copies even with no padding
     if on_start is not None:
         on_start()
-    outs = [
-        np.asarray(session.run(None, {"x": xp[i : i + batch]})[0], dtype=np.float32)
-        for i in range(0, xp.shape[0], batch)
-    ]
-    y = np.concatenate(outs, axis=0)
+    y: Volume | None = None  # filled run by run: no list of outputs to concatenate (26 MB)
+    for i in range(0, xp.shape[0], batch):
+        out = session.run(None, {"x": xp[i : i + batch]})[0]
+        if y is None:
+            y = np.empty((xp.shape[0], *np.shape(out)[1:]), dtype=np.float32)
+        y[i : i + batch] = out
+    if y is None:
+        raise ModelError("no slices to run the network on")
     return y[:, :, r0 : y.shape[2] - r1, c0 : y.shape[3] - c1]
 
 
-def class_probabilities(logits: Volume) -> Volume:
-    """Sigmoid (one channel) or softmax over axis 1 of ``(slices, classes, rows, cols)``."""
+def class_probabilities(logits: Volume, *, in_place: bool = False) -> Volume:
+    """Sigmoid (one channel) or softmax over axis 1 of ``(slices, classes, rows, cols)``;
+    ``in_place``: the softmax overwrites ``logits`` (float32) instead of a new array."""
     if logits.shape[1] == 1:
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32, copy=False)
-    e = np.subtract(logits, logits.max(axis=1, keepdims=True), dtype=np.float32)
+    peak = logits.max(axis=1, keepdims=True)
+    e = np.subtract(logits, peak, out=logits) if in_place \
+        else np.subtract(logits, peak, dtype=np.float32)
     np.exp(e, out=e)  # in place: one 4-class array instead of three
     return np.divide(e, e.sum(axis=1, keepdims=True), out=e)
 
@@ -415,8 +437,9 @@ def predict(
     """
     card = model.card
     x, axes = canonical_input(image, card)
-    probs = class_probabilities(run_network(model.session, x, divisor=card.divisor,
-                                            on_start=on_network_start))
+    logits = run_network(model.session, x, divisor=card.divisor, on_start=on_network_start)
+    del x  # 46 MB of a 20-slice study, free for the arrays that follow
+    probs = class_probabilities(logits, in_place=True)  # logits are ours: no 26 MB copy
     canon_shape = to_canonical(np.empty((0, *image.shape[1:])), axes).shape[1:]
     probs = resample_linear(probs, (int(canon_shape[0]), int(canon_shape[1])))
     probs = np.moveaxis(from_canonical(probs, axes), 1, 0)  # (classes, slices, rows, cols)
