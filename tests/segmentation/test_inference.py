@@ -27,6 +27,7 @@ from vertebrafat.io.model import sha256_of
 from vertebrafat.segmentation.inference import (
     canonical_axes,
     canonical_input,
+    first_argmax,
     from_canonical,
     linear_matrix,
     model_planes,
@@ -437,3 +438,18 @@ def test_rib_class_is_used_only_with_a_fat_or_ff_image() -> None:
     ribs = predict(model, with_fat).ribs
     assert ribs is not None
     assert np.array_equal(ribs, body)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_first_argmax_equals_numpy_argmax_with_ties(n_classes: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    probs = rng.integers(0, 3, (n_classes, 3, 5, 7)).astype(np.float32)  # many ties
+    best = first_argmax(probs)
+    assert best.dtype == np.int8
+    np.testing.assert_array_equal(best, np.argmax(probs, axis=0))
+
+
+def test_first_argmax_by_construction() -> None:
+    probs = np.array([[0.5, 0.2, 0.4], [0.5, 0.7, 0.1], [0.0, 0.1, 0.5]], dtype=np.float32)
+    assert first_argmax(probs).tolist() == [0, 1, 2]  # the tie in column 0 goes to class 0

@@ -406,6 +406,20 @@ def postprocess(mask: Mask, *, voxel_ml: float, min_component_ml: float) -> Mask
     return out
 
 
+def first_argmax(probs: Volume) -> npt.NDArray[np.int8]:
+    """``np.argmax(probs, axis=0)`` for NaN-free ``(classes, ...)`` with at most 127 classes,
+    as int8: the first class holding the maximum. One pass over each class instead of argmax's
+    strided walk across the classes of every voxel (15 against 3 ms for 4 x 20 x 256^2)."""
+    best = np.zeros(probs.shape[1:], dtype=np.int8)
+    top = probs[0].copy()
+    above = np.empty(best.shape, dtype=bool)
+    for k in range(1, probs.shape[0]):
+        np.greater(probs[k], top, out=above)  # strictly: a tie keeps the earlier class
+        np.copyto(best, np.int8(k), where=above)
+        np.maximum(top, probs[k], out=top)
+    return best
+
+
 def predict(
     model: SegmentationModel, image: WaterFatImage, *,
     on_network_start: Callable[[], object] | None = None,
@@ -446,7 +460,7 @@ def predict(
     voxel_ml = float(np.prod(image.spacing_mm)) / 1000.0
     body_index = 0 if probs.shape[0] == 1 else card.classes.index("vertebral_body")
     probability = np.ascontiguousarray(np.clip(probs[body_index], 0, 1), dtype=np.float32)
-    best = None if probs.shape[0] == 1 else np.argmax(probs, axis=0)
+    best = None if probs.shape[0] == 1 else first_argmax(probs)
     winner = probability >= card.threshold if best is None else best == body_index
     keep = {"voxel_ml": voxel_ml, "min_component_ml": card.min_component_ml}
     mask = postprocess(winner, **keep)
