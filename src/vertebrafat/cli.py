@@ -333,6 +333,10 @@ def train(
     fold: Annotated[int, typer.Option(
         help="Validation fold 0-4: every 5th subject from this index (2: the shipped split)."
     )] = 2,
+    keep: Annotated[str, typer.Option(
+        help="Weights to export: last (the last epoch's; the validation subjects stay held "
+        "out) or best (the best validation Dice, chosen on the validation subjects)."
+    )] = "last",
     revalidate: Annotated[Path | None, typer.Option(
         "--revalidate", help="Recompute MODEL.onnx's card figures (DATASETs: as recorded)."
     )] = None,
@@ -342,7 +346,7 @@ def train(
 
     Example: vertebrafat train ../shared/data/myosegmentum work-data/phantom_train runs/m1
     """
-    from vertebrafat.train.loop import TrainOptions
+    from vertebrafat.train.loop import KEEP, TrainOptions
     from vertebrafat.train.recipe import revalidate_card, train_model
     from vertebrafat.workflows.display import validation_table
 
@@ -355,9 +359,11 @@ def train(
         return
     if len(datasets) < 2:
         raise typer.BadParameter("give at least one DATASET and OUT")
+    if keep not in KEEP:
+        raise InputError(f"--keep {keep}: must be one of {', '.join(KEEP)}")
     opts = TrainOptions(epochs=epochs, seed=seed, samples_per_epoch=samples,
                         time_limit_s=math.inf if minutes is None else minutes * 60,
-                        learning_rate=lr)
+                        learning_rate=lr, keep=keep)
     card = train_model(datasets[:-1], datasets[-1], config=config, channels=channels.split(","),
                        options=opts, test_datasets=test or [], resume=resume, sacrum=sacrum,
                        ribs=ribs, init=init, annotated=annotated, progress=not as_json,

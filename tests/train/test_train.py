@@ -242,6 +242,30 @@ def test_training_two_epochs_lowers_the_loss(cohort: Path, tmp_path: Path) -> No
     assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "best.pt").is_file()
 
 
+@pytest.mark.parametrize("keep", ["last", "best"])
+def test_the_run_ends_with_the_weights_it_was_told_to_keep(
+    cohort: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: str
+) -> None:
+    # validation Dice falls, 0.9 then 0.1: the best epoch is the first, the last the second
+    scores = iter([(0.9, None), (0.1, None)])
+    monkeypatch.setattr("vertebrafat.train.loop.validation_scores", lambda *a, **k: next(scores))
+    cached = [cache_subject(load_subject(cohort / f"s{i}"), CARD) for i in range(3)]
+    net = tiny_net()
+    opts = TrainOptions(epochs=2, samples_per_epoch=16, batch_size=8, crop_mm=40.0, keep=keep)
+    hist = train_network(net, CARD, cached[:2], cached[2:], tmp_path, options=opts)
+    assert (hist.best_epoch, hist.epoch) == (1, 2)
+    last = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["net"]
+    best = torch.load(tmp_path / "best.pt", weights_only=False)["net"]
+    assert not all(torch.equal(last[k], best[k]) for k in last)
+    kept = last if keep == "last" else best
+    assert all(torch.equal(net.state_dict()[k], kept[k]) for k in kept)
+
+
+def test_train_options_refuse_an_unknown_keep() -> None:
+    with pytest.raises(ValueError, match="keep must be one of last, best"):
+        TrainOptions(keep="median")
+
+
 def test_resumed_training_equals_uninterrupted(cohort: Path, tmp_path: Path) -> None:
     cached = [cache_subject(load_subject(cohort / f"s{i}"), CARD) for i in range(3)]
     opts = TrainOptions(epochs=2, samples_per_epoch=16, batch_size=8, crop_mm=40.0)
@@ -361,3 +385,10 @@ def test_named_dice_does_not_charge_an_unlabelled_t12_to_l1() -> None:
     assert misnamed.dice_named["L1"] == 0.0  # T12 named L1, L1 named L2: no overlap with L1
     summary = summarise([scores, misnamed])
     assert summary["per_vertebra_named"]["mean"] == pytest.approx((1 + 1 + 0 + 0) / 4)
+
+
+def test_cli_train_refuses_an_unknown_keep(capsys: pytest.CaptureFixture[str]) -> None:
+    from vertebrafat.cli import main
+
+    assert main(["train", "a", "b", "--keep", "median"]) == 2
+    assert capsys.readouterr().err == "error: --keep median: must be one of last, best\n"

@@ -26,7 +26,13 @@ from vertebrafat.train.network import UNet
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Optimisation settings; ``crop_mm`` is the side of the square training crop."""
+    """Optimisation settings; ``crop_mm`` is the side of the square training crop.
+
+    ``keep``: the weights the run ends with. ``"last"`` (default): the last epoch's, so the
+    validation subjects only watch the run and their figures stay held out. ``"best"``: the
+    epoch with the best validation Dice, chosen on the validation subjects themselves (their
+    figures are then no longer a held-out measurement).
+    """
 
     epochs: int = 60
     seed: int = 0
@@ -36,6 +42,14 @@ class TrainOptions:
     crop_mm: float = 200.0
     time_limit_s: float = math.inf
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    keep: str = "last"
+
+    def __post_init__(self) -> None:
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {', '.join(KEEP)}, not {self.keep!r}")
+
+
+KEEP = ("last", "best")
 
 
 @dataclass
@@ -175,8 +189,8 @@ def train_network(
     resume: bool = False,
     on_epoch: Callable[[History], None] | None = None,
 ) -> History:
-    """Train ``net`` in place; leaves the best weights (by validation Dice, see the loop) in
-    ``net``.
+    """Train ``net`` in place; leaves the last epoch's weights in ``net``, or with
+    ``options.keep == "best"`` the best epoch's (by validation Dice, see the loop).
 
     Writes ``out/checkpoint.pt`` after every epoch and ``out/best.pt`` when validation improves;
     ``resume=True`` continues from ``out/checkpoint.pt``. Per epoch, every random draw comes
@@ -255,7 +269,7 @@ def train_network(
         if on_epoch is not None:
             on_epoch(hist)
     best = out / "best.pt"
-    if best.is_file():
+    if options.keep == "best" and best.is_file():
         net.load_state_dict(torch.load(best, weights_only=False)["net"])
     net.eval()
     return hist

@@ -189,6 +189,8 @@ def train_model(
             "epochs_planned": opts.epochs,
             "best_epoch": hist.best_epoch,
             "best_val_dice_model_grid": round(hist.best_dice, 4),
+            "weights_kept": opts.keep,
+            "weights_from_epoch": hist.best_epoch if opts.keep == "best" else hist.epoch,
             "best_epoch_chosen_on": "mean of body and rib Dice"
             if "rib" in card.classes
             else "body Dice",
