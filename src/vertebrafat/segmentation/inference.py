@@ -154,9 +154,10 @@ def plane_stream(image: WaterFatImage, card: ModelCard) -> Iterator[Volume | flo
         if first is None:  # the context planes are taken from the first channel's plane
             first = plane if plane is not None else np.zeros(image.shape, dtype=np.float32)
         yield 0.0 if plane is None else plane
+    base = first if first is not None else np.zeros(image.shape, dtype=np.float32)
     for distance in card.context_mm:
         offset = distance / image.spacing_mm[0]
-        left, right = shifted_slices(first, -offset), shifted_slices(first, offset)
+        left, right = shifted_slices(base, -offset), shifted_slices(base, offset)
         yield np.asarray(0.5 * (left + right), dtype=np.float32)
         yield np.asarray(np.abs(left - right), dtype=np.float32)
     for name in card.optional_channels:

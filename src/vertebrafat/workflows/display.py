@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from vertebrafat.core.schema import LevelMeasurement
 
@@ -33,7 +33,7 @@ class TextTable:
     notes: tuple[str, ...] = ()
 
 
-def justify(t: TextTable) -> tuple[str, ...]:
+def justify(t: TextTable) -> tuple[Literal["left", "right"], ...]:
     """``"right"`` for a column whose cells are all numbers (or missing), else ``"left"``; the
     first column (names) is always left."""
     return tuple("right" if k > 0 and all(_numeric(row[k]) for row in t.rows) else "left"
