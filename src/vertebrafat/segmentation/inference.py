@@ -26,6 +26,7 @@ from vertebrafat.core.boxes import plane_box
 from vertebrafat.core.errors import GeometryError, ModelError
 from vertebrafat.core.image import WaterFatImage, spacing_from_affine
 from vertebrafat.core.model_card import CHANNELS, ModelCard
+from vertebrafat.core.quantiles import positive_percentile
 from vertebrafat.core.types import Affine, Mask, Volume
 from vertebrafat.segmentation.model import SegmentationModel, Session
 
@@ -179,9 +180,8 @@ def _normalise(arr: Volume, name: str, card: ModelCard) -> Volume:
     # a new float32 array, changed in place from here on (the same values as new arrays)
     x = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     if name in ("water", "fat"):
-        nonzero = x[x > 0]
-        scale = float(np.percentile(nonzero, card.water_percentile, overwrite_input=True)) \
-            if nonzero.size else 0.0
+        found = positive_percentile(x, card.water_percentile)
+        scale = 0.0 if found is None else float(found)
         if scale <= 0:
             return np.zeros_like(x)
         return np.divide(x, scale, out=x)
