@@ -90,6 +90,14 @@ def to_canonical(volume: npt.NDArray[Any], axes: tuple[bool, bool, bool]) -> npt
     return out
 
 
+def canonical_plane_shape(
+    shape: tuple[int, ...], axes: tuple[bool, bool, bool]
+) -> tuple[int, int]:
+    """(rows, cols) of a slice of a ``(slices, rows, cols)`` volume after :func:`to_canonical`."""
+    rows, cols = int(shape[-2]), int(shape[-1])
+    return (cols, rows) if axes[0] else (rows, cols)
+
+
 def from_canonical(volume: npt.NDArray[Any], axes: tuple[bool, bool, bool]) -> npt.NDArray[Any]:
     """Inverse of :func:`to_canonical`."""
     transpose, flip_rows, flip_cols = axes
@@ -149,14 +157,15 @@ def plane_stream(image: WaterFatImage, card: ModelCard) -> Iterator[Volume | flo
             f"model {card.name} needs channel(s) {', '.join(missing)} but study "
             f"{image.meta.source or '(in memory)'} has only {', '.join(have) or 'none'}"
         )
-    first: Volume | None = None
-    for name in card.channels:
+    base: Volume | None = None  # the context planes are taken from the first channel's plane
+    for i, name in enumerate(card.channels):
         plane = _normalise(getattr(image, name), name, card) if name in have else None
-        if first is None:  # the context planes are taken from the first channel's plane
-            first = plane if plane is not None else np.zeros(image.shape, dtype=np.float32)
+        if i == 0:
+            base = plane
         yield 0.0 if plane is None else plane
-    base = first if first is not None else np.zeros(image.shape, dtype=np.float32)
     for distance in card.context_mm:
+        if base is None:  # the first channel missing: its plane is zeros
+            base = np.zeros(image.shape, dtype=np.float32)
         offset = distance / image.spacing_mm[0]
         left, right = shifted_slices(base, -offset), shifted_slices(base, offset)
         yield np.asarray(0.5 * (left + right), dtype=np.float32)
@@ -319,8 +328,8 @@ def canonical_input(
     """
     axes = canonical_axes(image.affine)
     spacing = canonical_spacing_mm(image.affine, axes)
-    in_plane = to_canonical(np.empty((0, *image.shape[1:])), axes).shape[1:]
-    shape = model_shape(in_plane, spacing, card.pixel_spacing_mm, divisor=card.divisor)
+    shape = model_shape(canonical_plane_shape(image.shape, axes), spacing, card.pixel_spacing_mm,
+                        divisor=card.divisor)
     # presence planes and missing channels are constant: filled, not interpolated (a water-only
     # study has one varying plane of seven)
     # (slices, planes, rows, cols) from the start: no 46 MB transposing copy for 20 slices
@@ -455,8 +464,7 @@ def predict(
     logits = run_network(model.session, x, divisor=card.divisor, on_start=on_network_start)
     del x  # 46 MB of a 20-slice study, free for the arrays that follow
     probs = class_probabilities(logits, in_place=True)  # logits are ours: no 26 MB copy
-    canon_shape = to_canonical(np.empty((0, *image.shape[1:])), axes).shape[1:]
-    probs = resample_linear(probs, (int(canon_shape[0]), int(canon_shape[1])))
+    probs = resample_linear(probs, canonical_plane_shape(image.shape, axes))
     probs = np.moveaxis(from_canonical(probs, axes), 1, 0)  # (classes, slices, rows, cols)
     voxel_ml = float(np.prod(image.spacing_mm)) / 1000.0
     body_index = 0 if probs.shape[0] == 1 else card.classes.index("vertebral_body")
