@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_segment import machine
 from vertebrafat.io.dicom.write import save_dicom_study
 from vertebrafat.phantom import generate_subject
 from vertebrafat.workflows.cohort import StudyOutcome, run_cohort
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, nargs="+", default=[12])
     parser.add_argument("--format", choices=("dicom", "nifti"), default="dicom")
     args = parser.parse_args()
-    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = _root(Path(tmp), studies=args.studies, subjects=args.subjects, fmt=args.format)
         samples: list[tuple[int, float, dict[str, int]]] = []

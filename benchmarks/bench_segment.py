@@ -270,11 +270,18 @@ def row(name: str, value: float | str, target: float | str = "-", study: float |
 
 
 def machine() -> str:
-    """CPU model, cores and the load average now."""
-    names = [line.split(":", 1)[1].strip() for line in
-             Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+    """CPU model (with its family and model numbers: a virtual machine's model name may be
+    only "AMD EPYC", and two such hosts differ twofold in vector throughput), cores and the
+    load average now."""
+    fields: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name", "CPU")
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return f"{names[0] if names else 'CPU'} x {os.cpu_count()} cores, load average {load}"
+    return f"{name} x {os.cpu_count()} cores, load average {load}"
 
 
 def main() -> None:

@@ -779,6 +779,34 @@ def test_a_sacrum_class_on_one_body_with_room_below_is_uncertain(
     assert ("sacrum_extent" in [c["cue"] for c in result.naming()["cues"]]) is not cut_below
 
 
+@pytest.mark.parametrize(("rows_below", "cols", "flags"), [
+    pytest.param(10, (4, 7), ("uncertain_level",), id="one body's worth, room below"),
+    pytest.param(0, (4, 7), (), id="cut-by-the-field-of-view"),
+    pytest.param(10, (2, 10), (), id="a whole sacrum, room below"),
+])
+def test_a_sacrum_shape_without_class_the_size_of_one_body_with_room_below_is_uncertain(
+    rows_below: int, cols: tuple[int, int], flags: tuple[str, ...]
+) -> None:
+    """A fold model's mask of MyoSegmenTUM myo49: no sacrum class, L4 and L5 found in part and
+    as one long piece (0.68 of the bodies above, 17 mm above the edge); the shape called it
+    sacrum and every name moved up two levels without a flag. A long lowest piece with no
+    class on it is held to the class's extent test: 14 rows x 5 slices x 3 cols (210 voxels,
+    0.875 of a 240-voxel body) with 20 mm of empty view below objects (``sacrum_extent``);
+    cut by the field of view, or 2.3 bodies long and wide, it is a sacrum."""
+    truth, spans = stack(5)
+    start = spans[-1][1] + GAP
+    rows = start + 14 + rows_below
+    truth = np.pad(truth, ((0, 0), (0, rows - truth.shape[1]), (0, 0)))[:, :rows]
+    truth[1:6, start : start + 14, cols[0] : cols[1]] = 6
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=np.zeros(truth.shape, bool))
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24, 26]
+    assert result.study_flags == flags
+    verdicts = {c["cue"]: c["verdict"] for c in result.naming()["cues"]}
+    assert verdicts.pop("sacrum_extent", None) == ("disagrees" if flags else None)
+    assert verdicts["sacrum_shape"] == "agrees"
+    assert set(verdicts.values()) == {"agrees"}  # cut below, the fragment cue agrees too
+
+
 def test_a_rib_mask_larger_than_the_bodies_is_ignored_and_said() -> None:
     """Fold models mark a third of a real water image "rib" (550-1720 mL against 160-250 mL of
     bodies): such a mask is no rib mask; the naming goes on without it and says so."""

@@ -190,6 +190,12 @@ def _cues(
         cues.append(Cue("sacral_fragments", strength, slots[len(order) - n_tail]))
     if len(order) >= 3 and looks_like_sacrum(shapes[order[-1]], [shapes[i] for i in order[:-1]]):
         cues.append(Cue("sacrum_shape", "strong", slots[-1]))
+        # the shape alone, no class on it: a long piece the size of one body that ends well
+        # above the edge is no whole sacrum either (a fold model's L4 and L5 fragments of
+        # MyoSegmenTUM myo49 in one piece, 0.68 of the bodies above, 17 mm from the edge)
+        above = [shapes[i].volume_ml for i in order[-5:-1]]
+        if class_pos is None and lone_sacral_body([shapes[order[-1]]], float(np.median(above))):
+            cues.append(Cue("sacrum_extent", "strong", None))
     t12_pos = _overlap_position(order, inst, t12)
     if t12_pos is not None:
         name = ("t12_ribs_water" if water_ribs else "t12_ribs") if rib_cue else "t12_cue"
@@ -204,7 +210,8 @@ def lone_sacral_body(sacral: list[BodyShape], lumbar_median_ml: float) -> bool:
     lumbar body: the sacrum is about 10 cm long, so below a real one there is either more of it
     or the field of view's edge. A class on one body with nothing below it is a model that
     missed the sacrum and called L5 "sacrum" (fold model of MyoSegmenTUM myo39: 24 mL, 0.72 of
-    the lumbar median, 21 mm above the edge), or one that found S1 and lost the rest. Lone:
+    the lumbar median, 21 mm above the edge), or one that found S1 and lost the rest; a
+    sacrum-shaped lowest body with no class on it is held to the same test. Lone:
     under ``LONE_SACRAL_RATIO`` lumbar bodies, at least ``LONE_ROOM_MM`` above the edge.
     Every sacrum class of the 30 held-out MyoSegmenTUM subjects reaches the inferior edge, and
     those of held-out phantom subjects that do not are 1.6-2.7 times the lumbar median."""
