@@ -176,8 +176,7 @@ def _cues(
         # the class grown over pieces fused to it (n_tail) is one sacrum
         top = slots[len(order) - n_tail] if n_tail else slots[class_pos]
         cues.append(Cue("sacrum_class", "weak" if weak_tail else "strong", top))
-        lumbar = [shapes[i].volume_ml for i in order[max(class_pos - 4, 0) : class_pos]]
-        median = float(np.median(lumbar)) if lumbar else 0.0
+        median = lumbar_median(order, shapes, class_pos)
         below = [i for i in order[class_pos + 1 :]
                  if median > 0 and shapes[i].volume_ml >= FULL_BELOW_SACRUM * median]
         if below:
@@ -193,8 +192,9 @@ def _cues(
         # the shape alone, no class on it: a long piece the size of one body that ends well
         # above the edge is no whole sacrum either (a fold model's L4 and L5 fragments of
         # MyoSegmenTUM myo49 in one piece, 0.68 of the bodies above, 17 mm from the edge)
-        above = [shapes[i].volume_ml for i in order[-5:-1]]
-        if class_pos is None and lone_sacral_body([shapes[order[-1]]], float(np.median(above))):
+        lowest = len(order) - 1
+        if class_pos is None and lone_sacral_body([shapes[order[lowest]]],
+                                                  lumbar_median(order, shapes, lowest)):
             cues.append(Cue("sacrum_extent", "strong", None))
     t12_pos = _overlap_position(order, inst, t12)
     if t12_pos is not None:
@@ -220,16 +220,20 @@ def lone_sacral_body(sacral: list[BodyShape], lumbar_median_ml: float) -> bool:
     return sum(s.volume_ml for s in sacral) < LONE_SACRAL_RATIO * lumbar_median_ml
 
 
+def lumbar_median(order: list[int], shapes: list[BodyShape], pos: int) -> float:
+    """Median volume (mL) of the (up to) four bodies above position ``pos`` of ``order``, the
+    yardstick of a sacral piece's size; 0.0 when none lies above."""
+    above = [shapes[i].volume_ml for i in order[max(pos - 4, 0) : pos]]
+    return float(np.median(above)) if above else 0.0
+
+
 def small_sacrum(order: list[int], shapes: list[BodyShape], sacrum_pos: int) -> bool:
     """Whether the sacrum found at ``sacrum_pos`` of ``order`` (with everything below it) is
     under ``LONE_SACRAL_RATIO`` times the median of the (up to) four bodies above it: one
     body's worth, wherever it ends (a whole sacrum is 1.6-2.7 lumbar bodies even where the
     class stops short of the field of view's edge, see :func:`lone_sacral_body`)."""
-    above = [shapes[i].volume_ml for i in order[max(sacrum_pos - 4, 0) : sacrum_pos]]
-    if not above:
-        return False
     sacral = sum(shapes[i].volume_ml for i in order[sacrum_pos:])
-    return sacral < LONE_SACRAL_RATIO * float(np.median(above))
+    return sacral < LONE_SACRAL_RATIO * lumbar_median(order, shapes, sacrum_pos)
 
 
 def fused_body(order: list[int], shapes: list[BodyShape]) -> int | None:
