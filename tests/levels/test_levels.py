@@ -837,6 +837,24 @@ def test_a_sacrum_strip_beside_a_partial_l5_that_outweighs_it_is_flagged() -> No
     assert [c["cue"] for c in result.naming()["cues"]] == ["sacrum_class"]
 
 
+def test_a_sacrum_cut_in_halves_with_the_class_on_one_is_named_without_objection() -> None:
+    """MyoSegmenTUM myo35 with its mid-sagittal slice emptied, fold model: the sacrum at the
+    lower edge falls into a left and a right half, the class on one (5.2 mL), the other half
+    (5.9 mL) next in the chain. A piece below the class objects only at twice the class's
+    size: here 3 slices x 4 rows against 2 slices x 4 rows (1.5 times; 0.4 of a body, under
+    the full body's 0.6), so the class names S1 and nothing disagrees."""
+    truth, spans = stack(5)  # L1..L5
+    start = spans[-1][1] + GAP
+    truth = np.pad(truth, ((0, 0), (0, start + 4 - truth.shape[1]), (0, 0)))
+    truth[1:3, start:, 2:10] = 6  # the half the class covers
+    truth[4:7, start:, 2:10] = 6  # the other half, one empty slice between
+    sacrum = np.zeros(truth.shape, dtype=bool)
+    sacrum[1:3, start:] = truth[1:3, start:] == 6
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=sacrum)
+    assert names_top_down(result.labels, truth) == [20, 21, 22, 23, 24, 26]
+    assert "body_below_sacrum" not in [c["cue"] for c in result.naming()["cues"]]
+
+
 @pytest.mark.xfail(strict=True, reason="open (issue 14): a partial L5 whose bottom row is "
                    "called sacrum at the field of view's edge looks like an upper S1 the model "
                    "called body")
