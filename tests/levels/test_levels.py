@@ -810,8 +810,8 @@ def test_a_sacrum_shape_without_class_the_size_of_one_body_with_room_below_is_un
 def test_a_sacrum_strip_beside_a_partial_l5_that_outweighs_it_is_flagged() -> None:
     """A fold model's mask of MyoSegmenTUM myo32 (CV retrained 2026-12-04): the field of view
     ends just below L5; the model found L5 in part (19.2 mL, 0.55 of the bodies above) and
-    called a strip at its side "sacrum" (2.6 mL, 9 of L5's ~46 mm width, reaching 1 mm from the
-    edge). The strip's centroid lies above the rest of L5, so that rest came next in the chain
+    called a strip at its side "sacrum" (2.6 mL, 9 mm of L5's ~46 mm width, reaching 1 mm from
+    the edge). The strip's centroid lies above the rest of L5, so that rest came next in the chain
     and was named S1: every name one level up, without a flag. Here: the strip is one of five
     slices, 7 rows down to 2 rows above the edge (56 voxels); the rest of L5 is 4 slices x 4
     rows (128 voxels, 0.53 of a body), its centroid half a row below the strip's. A piece below
