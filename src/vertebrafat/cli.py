@@ -337,6 +337,12 @@ def train(
         help="Weights to export: last (the last epoch's; the validation subjects stay held "
         "out) or best (the best validation Dice, chosen on the validation subjects)."
     )] = "last",
+    fov_cut: Annotated[float, typer.Option(
+        "--fov-cut", help="Share of training slices whose field of view is cut inside the "
+        "lower or upper spine (sacrum or T12 out of view).")] = 0.0,
+    dark_discs: Annotated[float, typer.Option(
+        "--dark-discs", help="Share of training slices whose discs lose their water signal "
+        "(degenerated discs).")] = 0.0,
     revalidate: Annotated[Path | None, typer.Option(
         "--revalidate", help="Recompute MODEL.onnx's card figures (DATASETs: as recorded)."
     )] = None,
@@ -346,6 +352,7 @@ def train(
 
     Example: vertebrafat train ../shared/data/myosegmentum work-data/phantom_train runs/m1
     """
+    from vertebrafat.train.augment import AugmentConfig
     from vertebrafat.train.loop import KEEP, TrainOptions
     from vertebrafat.train.recipe import revalidate_card, train_model
     from vertebrafat.workflows.display import validation_table
@@ -361,9 +368,13 @@ def train(
         raise typer.BadParameter("give at least one DATASET and OUT")
     if keep not in KEEP:
         raise InputError(f"--keep {keep}: must be one of {', '.join(KEEP)}")
+    for flag, share in (("--fov-cut", fov_cut), ("--dark-discs", dark_discs)):
+        if not 0.0 <= share <= 1.0:
+            raise InputError(f"{flag} {share:g}: must be a share from 0 to 1")
     opts = TrainOptions(epochs=epochs, seed=seed, samples_per_epoch=samples,
                         time_limit_s=math.inf if minutes is None else minutes * 60,
-                        learning_rate=lr, keep=keep)
+                        learning_rate=lr, keep=keep,
+                        augment=AugmentConfig(p_fov_cut=fov_cut, p_dark_discs=dark_discs))
     card = train_model(datasets[:-1], datasets[-1], config=config, channels=channels.split(","),
                        options=opts, test_datasets=test or [], resume=resume, sacrum=sacrum,
                        ribs=ribs, init=init, annotated=annotated, progress=not as_json,

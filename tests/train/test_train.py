@@ -392,3 +392,95 @@ def test_cli_train_refuses_an_unknown_keep(capsys: pytest.CaptureFixture[str]) -
 
     assert main(["train", "a", "b", "--keep", "median"]) == 2
     assert capsys.readouterr().err == "error: --keep median: must be one of last, best\n"
+
+
+def _spine_batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eight 40 x 12 slices: bodies (class 1) on rows 10-29, sacrum (class 2) on rows 30-33."""
+    target = torch.zeros(8, 40, 12, dtype=torch.long)
+    target[:, 10:30, 3:9] = 1
+    target[:, 30:34, 3:9] = 2
+    x = torch.ones(8, 3, 40, 12)
+    return x, target, torch.ones(8, 40, 12, dtype=torch.bool)
+
+
+def test_fov_cut_at_reach_zero_cuts_exactly_at_the_spine_ends() -> None:
+    from vertebrafat.train.augment import fov_cut
+
+    x, target, known = _spine_batch()
+    cfg = AugmentConfig(p_fov_cut=1.0, fov_cut_reach=0.0)
+    cut_x, cut_known = fov_cut(x, target, known, cfg, torch.Generator().manual_seed(3))
+    kept_rows = cut_known.all(dim=2)  # (8, 40)
+    lower = torch.zeros(40, dtype=torch.bool)
+    lower[:34] = True  # the edge just below the sacrum's last row
+    upper = torch.zeros(40, dtype=torch.bool)
+    upper[10:] = True  # the edge at the first body row
+    sides = [bool((k == lower).all()) for k in kept_rows]
+    assert all(s or bool((k == upper).all()) for s, k in zip(sides, kept_rows, strict=True))
+    assert 0 < sum(sides) < 8  # both edges drawn in eight slices (seed 3)
+    assert bool(((cut_x == 0) == ~cut_known.unsqueeze(1)).all())  # every plane zero out there
+    assert bool((x == 1).all()) and bool(known.all())  # the inputs are left as they were
+
+
+def test_fov_cut_stays_within_its_reach() -> None:
+    from vertebrafat.train.augment import fov_cut
+
+    x, target, known = _spine_batch()
+    cfg = AugmentConfig(p_fov_cut=1.0, fov_cut_reach=0.35)  # 0.35 of rows 10-33: 8 rows
+    _, cut_known = fov_cut(x, target, known, cfg, torch.Generator().manual_seed(0))
+    for k in cut_known.all(dim=2):
+        gone = torch.nonzero(~k)[:, 0]
+        assert gone.numel() > 0
+        if int(gone[0]) > 0:  # lower edge: somewhere in rows 26-34
+            assert 26 <= int(gone[0]) <= 34 and int(gone[-1]) == 39
+        else:  # upper edge: somewhere in rows 10-18
+            assert 10 <= int(gone[-1]) + 1 <= 18
+
+
+def test_cli_train_refuses_augmentation_shares_outside_zero_to_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["train", "a", "b", "--fov-cut", "1.5"]) == 2
+    assert capsys.readouterr().err == "error: --fov-cut 1.5: must be a share from 0 to 1\n"
+    assert main(["train", "a", "b", "--dark-discs", "-0.1"]) == 2
+    assert capsys.readouterr().err == "error: --dark-discs -0.1: must be a share from 0 to 1\n"
+
+
+def _two_bodies() -> tuple[torch.Tensor, torch.Tensor]:
+    """One 40 x 12 slice: bodies on rows 10-19 and 25-34 (cols 3-8), a 5-row disc between;
+    water 0.5 in the bodies, 1.0 in the disc, 0.2 elsewhere; the fat plane all 0.3."""
+    target = torch.zeros(1, 40, 12, dtype=torch.long)
+    target[:, 10:20, 3:9] = 1
+    target[:, 25:35, 3:9] = 1
+    x = torch.full((1, 2, 40, 12), 0.2)
+    x[0, 0][target[0] == 1] = 0.5
+    x[0, 0, 20:25, 3:9] = 1.0
+    x[0, 1] = 0.3
+    return x, target
+
+
+def test_disc_gaps_are_the_rows_between_bodies_shorter_than_the_line() -> None:
+    from vertebrafat.train.augment import disc_gaps
+
+    _, target = _two_bodies()
+    expected = torch.zeros(1, 40, 12, dtype=torch.bool)
+    expected[:, 20:25, 3:9] = True
+    assert torch.equal(disc_gaps(target, 7), expected)  # a 7-row line closes gaps up to 6 rows
+    assert not bool(disc_gaps(target, 5).any())  # a 5-row line closes up to 4: the disc stays
+
+
+def test_dark_discs_bring_the_disc_to_the_bodies_water_signal() -> None:
+    from vertebrafat.train.augment import dark_discs
+
+    x, target = _two_bodies()
+    cfg = AugmentConfig(p_dark_discs=1.0, dark_discs=(1.0, 1.0), disc_level=(1.0, 1.0),
+                        disc_rows=7)
+    out = dark_discs(x, target, (0,), cfg, torch.Generator().manual_seed(0))
+    water = out[0, 0]
+    assert torch.allclose(water[21:24, 4:8], torch.tensor(0.5))  # the disc's inside: the bodies'
+    assert torch.allclose(water[20, 4:8], torch.tensor(0.5 * 2 / 3 + 1.0 / 3))  # its edge row
+    assert torch.equal(water[:19], x[0, 0, :19]) and torch.equal(water[26:], x[0, 0, 26:])
+    assert torch.equal(out[0, 1], x[0, 1])  # the fat plane is left alone
+    half = AugmentConfig(p_dark_discs=1.0, dark_discs=(0.5, 0.5), disc_level=(0.4, 0.4),
+                         disc_rows=7)
+    dim = dark_discs(x, target, (0,), half, torch.Generator().manual_seed(0))[0, 0]
+    assert torch.allclose(dim[22, 5], torch.tensor(0.5 * 1.0 + 0.5 * 0.4 * 0.5))

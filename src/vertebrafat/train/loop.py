@@ -172,6 +172,12 @@ def _planes(card: ModelCard) -> tuple[tuple[int, ...], tuple[tuple[int, int], ..
     return intensity, optional
 
 
+def _water_planes(card: ModelCard) -> tuple[int, ...]:
+    """The water image's plane and its context planes (water of the neighbouring slices)."""
+    own = (card.channels.index("water"),) if "water" in card.channels else ()
+    return own + tuple(range(len(card.channels), card.n_values))
+
+
 def _save(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -215,6 +221,7 @@ def train_network(
         hist = History(**state["history"])
     side = round(options.crop_mm / card.pixel_spacing_mm / card.divisor) * card.divisor
     intensity, optional = _planes(card)
+    water = _water_planes(card)
     start = time.perf_counter() - hist.elapsed_s
     while hist.epoch < options.epochs and hist.elapsed_s < options.time_limit_s:
         epoch = hist.epoch
@@ -235,6 +242,7 @@ def train_network(
                 optional_planes=optional,
                 config=options.augment,
                 generator=gen,
+                water_planes=water,
             )
             loss = masked_loss(net(x), t, k)
             opt.zero_grad()
