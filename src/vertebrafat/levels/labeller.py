@@ -52,12 +52,14 @@ from vertebrafat.levels.sacrum import (
     count_sacral_fragments,
 )
 from vertebrafat.levels.spine import (
+    CLASS_CUT_CONTACT,
     class_tail,
     doubtful_tail,
     drop_non_bodies,
     extend_fused,
     merge_stacked_fragments,
     off_spine,
+    sacrum_contact,
     specks,
     spine_order,
     split_at_waist,
@@ -240,10 +242,15 @@ def label_vertebrae(
                           or len(order) - below >= 5))
     if water_cue:
         cue, from_ribs, check = check, True, None
+    # the class alone at the bottom, pressed against the body above it: it ends inside a bone
+    class_pos = None if extra is None or n_tail else sacrum_position(order, shapes, inst,
+                                                                     extra, 0)
+    class_cut = class_pos is not None and (
+        sacrum_contact(order, class_pos, inst, aff) >= CLASS_CUT_CONTACT)
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
                          t12_check=check, weak_tail=weak_tail or class_empty,
                          split=fused is not None, water_ribs=water_cue,
-                         doubtful_tail=doubtful and n_tail > 0)
+                         doubtful_tail=doubtful and n_tail > 0, class_cut=class_cut)
     label_of = np.zeros(int(inst.max()) + 1, dtype=np.uint8)  # instance -> label, one pass
     level_flags: dict[int, tuple[str, ...]] = {}
     for idx, name in zip(order, naming.names, strict=True):

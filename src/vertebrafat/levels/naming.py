@@ -6,7 +6,8 @@ Every cue that can place the lumbosacral junction (the slot of S1 in the chain) 
 independently (:class:`Cue`): the model's sacrum class, sacral fragments cut by the field of
 view, a long sacrum-shaped lowest body, the rib-bearing T12 (five lumbar bodies below it), a
 full-sized body with a disc below the sacrum class, or a piece below it that outweighs it (the
-class then sits on L5, not on the sacrum's top), a body the size of two above the sacrum (two
+class then sits on L5, not on the sacrum's top), the class pressed against the body above it
+(it ends inside a bone, not at the L5/S1 disc), a body the size of two above the sacrum (two
 bodies fused: the count misses one), the rib class on a water image alone (strong where the
 labeller lets it name, else weak: it checks), and, only when nothing else is in view, the
 lowest body (weak: lumbar protocols usually stop at the sacrum). Two strong cues that agree
@@ -52,10 +53,11 @@ LONE_ROOM_MM = 10.0
 class Cue:
     """One cue's vote on where the lumbosacral junction is.
 
-    ``name``: ``sacrum_class``, ``sacral_fragments``, ``sacrum_shape``, ``t12_ribs``,
-    ``body_below_sacrum``, ``body_sizes`` (a body the size of two: a level missing from the
-    count) or ``lowest_body``. ``strength``: ``strong`` or ``weak``.
-    ``junction``: the chain slot of S1 this cue implies (``None``: it only objects).
+    ``name``: ``sacrum_class``, ``sacral_fragments``, ``sacrum_shape``, ``t12_ribs``
+    (``t12_cue`` from a given T12 mask), ``body_below_sacrum``, ``sacrum_extent``,
+    ``sacrum_contact``, ``body_sizes`` (a body the size of two: a level missing from the
+    count), ``tail_size``, ``t12_ribs_water`` or ``lowest_body``. ``strength``: ``strong`` or
+    ``weak``. ``junction``: the chain slot of S1 this cue implies (``None``: it only objects).
     ``verdict``: ``agrees`` or ``disagrees`` with the names given.
     """
 
@@ -84,7 +86,7 @@ def name_levels(
     sacrum: npt.NDArray[np.bool_] | None, t12: npt.NDArray[np.bool_] | None, n_tail: int,
     *, rib_cue: bool = False, t12_check: npt.NDArray[np.bool_] | None = None,
     weak_tail: bool = False, split: bool = False, water_ribs: bool = False,
-    doubtful_tail: bool = False,
+    doubtful_tail: bool = False, class_cut: bool = False,
 ) -> Naming:
     """Level names for ``order`` (top to bottom), the study flags, the anchor and the cues.
 
@@ -94,7 +96,9 @@ def name_levels(
     ``split``: the labeller cut a body the size of two at its waist (:func:`fused_body`); the
     ``body_sizes`` cue then objects. ``doubtful_tail``: the sacral tail grew over a piece
     whose size an upper S1 and an L5 share (:func:`~vertebrafat.levels.spine.doubtful_tail`);
-    the ``tail_size`` cue then objects."""
+    the ``tail_size`` cue then objects. ``class_cut``: the sacrum class ends against the body
+    above it, inside a bone (:func:`~vertebrafat.levels.spine.sacrum_contact`); the
+    ``sacrum_contact`` cue then objects."""
     names, flags, anchor, slots = _names(
         order, shapes, inst, sacrum, t12, n_tail, rib_cue=rib_cue, weak_tail=weak_tail
     )
@@ -107,6 +111,8 @@ def name_levels(
         cues.append(Cue("body_sizes", "strong", None))
     if doubtful_tail:  # it only objects: an upper S1 or a bridged L5 in the sacral tail
         cues.append(Cue("tail_size", "strong", None))
+    if class_cut:  # it only objects: the class split a bone, part "body", part "sacrum"
+        cues.append(Cue("sacrum_contact", "strong", None))
     junction = _junction(names, slots)
     transitional = "transitional" in flags  # the count says sacrum and T12 bracket 4 or 6
     majority = None if transitional else _majority(cues, junction)
