@@ -44,7 +44,13 @@ from vertebrafat.levels.instances import (
     split_instances,
     voxel_volume_ml,
 )
-from vertebrafat.levels.naming import Cue, fused_body, name_levels, sacrum_position
+from vertebrafat.levels.naming import (
+    Cue,
+    fused_body,
+    lumbar_median,
+    name_levels,
+    sacrum_position,
+)
 from vertebrafat.levels.ribs import rib_contacts, side_free
 from vertebrafat.levels.sacrum import (
     BodyShape,
@@ -53,6 +59,7 @@ from vertebrafat.levels.sacrum import (
 )
 from vertebrafat.levels.spine import (
     CLASS_CUT_CONTACT,
+    NOT_A_BODY_VOLUME,
     class_tail,
     doubtful_tail,
     drop_non_bodies,
@@ -242,11 +249,14 @@ def label_vertebrae(
                           or len(order) - below >= 5))
     if water_cue:
         cue, from_ribs, check = check, True, None
-    # the class alone at the bottom, pressed against the body above it: it ends inside a bone
+    # the class alone at the bottom, a body's worth pressed against the body above it: it
+    # covers a body cut from its upper part
     class_pos = None if extra is None or n_tail else sacrum_position(order, shapes, inst,
                                                                      extra, 0)
-    class_cut = class_pos is not None and (
-        sacrum_contact(order, class_pos, inst, aff) >= CLASS_CUT_CONTACT)
+    class_cut = class_pos is not None and class_pos >= 1 and (
+        NOT_A_BODY_VOLUME * lumbar_median(order, shapes, class_pos)
+        <= shapes[order[class_pos]].volume_ml <= shapes[order[class_pos - 1]].volume_ml
+    ) and sacrum_contact(order, class_pos, inst, aff) >= CLASS_CUT_CONTACT
     naming = name_levels(order, shapes, inst, extra, cue, n_tail, rib_cue=from_ribs,
                          t12_check=check, weak_tail=weak_tail or class_empty,
                          split=fused is not None, water_ribs=water_cue,

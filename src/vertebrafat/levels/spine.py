@@ -167,12 +167,14 @@ def _contact_fraction(
     return area(world(near)) / min(area(pu), area(pl))
 
 
-# the body above the model's sacrum class (no sacral tail grown) within FUSED_GAP_MM of the class
-# over this fraction of its endplate: the class ends inside a bone, not at the L5/S1 disc. A fold
-# model of MyoSegmenTUM myo39 called the lower half of L5 "sacrum" and joined the upper half to
-# L4 (0.57); the 30 MyoSegmenTUM spines the shipped model names, and the four right spines of
-# that fold, stay at 0.03 or less where the class alone is the sacrum (0.20 where a tail grown
-# over an upper S1 the model called "body" meets L5 across a thin disc: not this test)
+# the model's sacrum class alone (no sacral tail grown), no bigger than the body above it (and
+# more than NOT_A_BODY_VOLUME of the lumbar median: a body's worth, not a sliver at the edge),
+# within FUSED_GAP_MM of that body over this fraction of its endplate: the class covers a body
+# cut from its upper part, not a sacral top, which has the L5/S1 disc above it. A fold model of
+# MyoSegmenTUM myo39 called most of L5 and S1 "sacrum" and joined the top of L5 to L4: 0.57,
+# the class 0.56 of the piece above it. The class alone stays at 0.03 or less on the right
+# MyoSegmenTUM spines measured; on the phantom it often lies against L5 (0.33-0.81), but there
+# a sacrum in view is 1.1-1.9 times L5, and in lumbar-only views a sliver under 0.26 of it
 CLASS_CUT_CONTACT = 0.25
 
 
