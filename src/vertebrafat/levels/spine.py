@@ -123,20 +123,30 @@ def extend_fused(
     segment fixed that but broke phantom subjects whose S1 is split in two, so the model's
     sacrum class is what names it right. At least 3 bodies stay above the sacrum.
     """
-    spacing = np.linalg.norm(aff[:3, :3], axis=0)
     while len(order) - n_tail - 1 >= 3:
         above, below = order[len(order) - n_tail - 1], order[len(order) - n_tail]
-        box = ndi.find_objects(((inst == above + 1) | (inst == below + 1)).astype(np.int32))[0]
-        upper, lower = inst[box] == above + 1, inst[box] == below + 1
-        dist = ndi.distance_transform_edt(~lower, sampling=spacing)
-        if float(dist[upper].min()) >= FUSED_GAP_MM:
-            break
-        near = upper & (dist < FUSED_GAP_MM + float(spacing.max()))
-        offset = np.array([sl.start for sl in box], dtype=np.float64)
-        if _contact_fraction(near, upper, lower, aff, offset) < FUSED_CONTACT:
+        if _near_contact(inst, above, [below], aff) < FUSED_CONTACT:
             break
         n_tail += 1
     return n_tail
+
+
+def _near_contact(
+    inst: npt.NDArray[np.int32], above: int, below: list[int], aff: npt.NDArray[np.float64]
+) -> float:
+    """Fraction of the endplate (:func:`_contact_fraction`) over which instance ``above`` lies
+    within ``FUSED_GAP_MM`` of the instances ``below`` together; 0.0 when the closest gap is
+    that wide or wider."""
+    spacing = np.linalg.norm(aff[:3, :3], axis=0)
+    lower_all = np.isin(inst, [i + 1 for i in below])
+    box = ndi.find_objects(((inst == above + 1) | lower_all).astype(np.int32))[0]
+    upper, lower = inst[box] == above + 1, lower_all[box]
+    dist = ndi.distance_transform_edt(~lower, sampling=spacing)
+    if float(dist[upper].min()) >= FUSED_GAP_MM:
+        return 0.0
+    near = upper & (dist < FUSED_GAP_MM + float(spacing.max()))
+    offset = np.array([sl.start for sl in box], dtype=np.float64)
+    return _contact_fraction(near, upper, lower, aff, offset)
 
 
 def _contact_fraction(
@@ -187,17 +197,7 @@ def sacrum_contact(
     lies above it or the gap is wider everywhere."""
     if sacrum_pos < 1 or sacrum_pos >= len(order):
         return 0.0
-    spacing = np.linalg.norm(aff[:3, :3], axis=0)
-    above = order[sacrum_pos - 1] + 1
-    sacral = np.isin(inst, [i + 1 for i in order[sacrum_pos:]])
-    box = ndi.find_objects(((inst == above) | sacral).astype(np.int32))[0]
-    upper, lower = inst[box] == above, sacral[box]
-    dist = ndi.distance_transform_edt(~lower, sampling=spacing)
-    if float(dist[upper].min()) >= FUSED_GAP_MM:
-        return 0.0
-    near = upper & (dist < FUSED_GAP_MM + float(spacing.max()))
-    offset = np.array([sl.start for sl in box], dtype=np.float64)
-    return _contact_fraction(near, upper, lower, aff, offset)
+    return _near_contact(inst, order[sacrum_pos - 1], order[sacrum_pos:], aff)
 
 
 def spine_steps(order: list[int], shapes: list[BodyShape]) -> npt.NDArray[np.float64]:

@@ -81,6 +81,11 @@ def _bias_field(n: int, h: int, w: int, amplitude: float, g: torch.Generator) ->
     return torch.exp(torch.einsum("nk,khw->nhw", coef, basis))
 
 
+def _spine(target: torch.Tensor) -> torch.Tensor:
+    """Where ``target`` holds one of ``FOREGROUND_CLASSES`` (bool, same shape)."""
+    return torch.isin(target, torch.tensor(FOREGROUND_CLASSES, dtype=target.dtype))
+
+
 def fov_cut(
     x: torch.Tensor,
     target: torch.Tensor,
@@ -95,10 +100,7 @@ def fov_cut(
     outside the image, and ``known`` False there. Three draws per slice, whatever the data."""
     n, _, h, _ = x.shape
     draws = torch.rand(n, 3, generator=g)
-    fg = torch.zeros_like(known)
-    for c in FOREGROUND_CLASSES:
-        fg |= target == c
-    rows = (fg & known).any(dim=2)  # (n, h)
+    rows = (_spine(target) & known).any(dim=2)  # (n, h)
     x, known = x.clone(), known.clone()
     for i in range(n):
         if float(draws[i, 0]) >= cfg.p_fov_cut or not bool(rows[i].any()):
@@ -121,9 +123,7 @@ def disc_gaps(target: torch.Tensor, rows: int) -> torch.Tensor:
     """The gaps between labelled bodies (classes 1 and 2) along the rows (head to foot) that are
     shorter than ``rows`` (odd): a closing of the spine by a vertical line, less the bodies.
     ``target`` ``(n, h, w)``; returns ``(n, h, w)`` bool."""
-    fg = torch.zeros_like(target, dtype=torch.bool)
-    for c in FOREGROUND_CLASSES:
-        fg |= target == c
+    fg = _spine(target)
     f = fg.float().unsqueeze(1)
     pad = rows // 2
     grown = F.max_pool2d(f, (rows, 1), stride=1, padding=(pad, 0))

@@ -166,7 +166,7 @@ def validation_scores(
 
 def _planes(card: ModelCard) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
     intensity = tuple(i for i, c in enumerate(card.channels) if c in ("water", "fat"))
-    intensity += tuple(range(len(card.channels), card.n_values))  # water context planes
+    intensity += _context_planes(card)
     n = card.n_values
     optional = tuple((card.channels.index(c), n + j) for j, c in enumerate(card.optional_channels))
     return intensity, optional
@@ -175,7 +175,12 @@ def _planes(card: ModelCard) -> tuple[tuple[int, ...], tuple[tuple[int, int], ..
 def _water_planes(card: ModelCard) -> tuple[int, ...]:
     """The water image's plane and its context planes (water of the neighbouring slices)."""
     own = (card.channels.index("water"),) if "water" in card.channels else ()
-    return own + tuple(range(len(card.channels), card.n_values))
+    return own + _context_planes(card)
+
+
+def _context_planes(card: ModelCard) -> tuple[int, ...]:
+    """The water context planes (neighbouring slices), after the channels' own planes."""
+    return tuple(range(len(card.channels), card.n_values))
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
