@@ -1034,6 +1034,25 @@ def test_a_sacrum_the_size_of_one_body_four_below_t12_is_l5() -> None:
     assert four.study_flags == ("uncertain_level",)
 
 
+def test_the_ribs_that_name_a_split_l5_agree_with_the_names() -> None:
+    """Held-out phantom seed 42 subject 6, lumbar-only view: the model calls the upper part of
+    the cut L5 "sacrum" and the lower part a body, two pieces. The ribs name both L5; the
+    junction the names imply lies below the first of them, so the rib cue agrees (before, the
+    slot after the lower piece was taken: both cues read "disagrees" in ``bmf.json``)."""
+    truth, spans = stack(7, rows=2 + 7 * (H + GAP) - GAP)  # T11, T12, L1..L5; L5 on the edge
+    top = spans[6][0]
+    truth[:, top + 3] = 0  # L5 in two pieces: three rows with the class, two rows below
+    sacrum = np.zeros(truth.shape, dtype=bool)
+    sacrum[:, top : top + 3] = truth[:, top : top + 3] > 0
+    ribs = _ribs_at(truth, spans, {0: "both", 1: "both"})
+    result = label_vertebrae(truth > 0, AFFINE, sacrum=sacrum, ribs=ribs)
+    assert names_top_down(result.labels, truth) == [18, 19, 20, 21, 22, 23, 24]
+    assert set(np.unique(result.labels[truth == 7])) == {24}  # both pieces
+    assert result.study_flags == ("uncertain_level",) and result.anchor == "t12"
+    assert [(c.name, c.junction, c.verdict) for c in result.cues] == [
+        ("sacrum_class", 6, "disagrees"), ("t12_ribs", 7, "agrees")]
+
+
 def test_two_strong_cues_outvote_the_sacrum_class() -> None:
     """The model calls L5 "sacrum" and the true sacrum body (held-out phantom seed 3 subject 6,
     water alone): the sacrum-shaped body below and the T12 cue both put S1 one level lower.
