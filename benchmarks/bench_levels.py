@@ -475,8 +475,10 @@ def bench_perturbed(model_path: str | None) -> dict[str, Totals]:
 
 
 # seeds never used in training (100, 7). 3, 11 and 12 served to develop the naming rules (as did
-# 31-33, not in the table); 41-43 were first run after the rules of 2026-12-03 were fixed
-PHANTOM_SETS = ((3, True), (11, False), (12, True), (41, True), (42, False), (43, True))
+# 31-33, not in the table); 41-43 were first run after the rules of 2026-12-03 were fixed, 51-53
+# after those of 2026-12-04 (commit 985c2ed)
+PHANTOM_SETS = ((3, True), (11, False), (12, True), (41, True), (42, False), (43, True),
+                (51, True), (52, False), (53, True))
 
 
 def bench_phantom_sets(model_path: str | None, n: int) -> dict[str, Totals]:
