@@ -169,11 +169,11 @@ def _junction(names: list[str], slots: list[int]) -> int | None:
     lumbar = [k for k, n in enumerate(names) if n in _BELOW_T12]
     if not lumbar:
         return None
-    # the first piece of the lowest lumbar body: pieces below the one the ribs named L5 (the
-    # rest of a body the model split, held-out phantom seed 42 subject 6, lumbar-only view)
-    # bear its name too, and the slot after the last of them is no junction
-    last = names.index(names[lumbar[-1]])  # L1..L5 stand 5..1 slots above S1, an L6 one slot
-    return slots[last] + max(5 - _BELOW_T12.index(names[last]), 1)
+    # from the first piece of the lowest lumbar body: a body the model split has more pieces
+    # below, of the same name, and the slot after the last of them is no junction (held-out
+    # phantom seed 42 subject 6, lumbar-only view)
+    lowest = names.index(names[lumbar[-1]])  # L1..L5 stand 5..1 slots above S1, an L6 one slot
+    return slots[lowest] + max(5 - _BELOW_T12.index(names[lowest]), 1)
 
 
 def _cues(
